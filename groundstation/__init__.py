@@ -1,0 +1,1 @@
+"""SkyGuard ground station: composition root, station core, config, storage and CLI."""

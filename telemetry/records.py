@@ -1,0 +1,128 @@
+"""Frozen records that leave telemetry/: vehicle state, link and vehicle events, mission items.
+
+Pure data (no pymavlink import), so the station core can use them. Units are in the names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class MissionType(Enum):
+    """MAV_MISSION_TYPE values."""
+
+    MISSION = 0
+    FENCE = 1
+    RALLY = 2
+
+
+@dataclass(frozen=True)
+class GeoPoint:
+    lat_deg: float
+    lon_deg: float
+    alt_amsl_m: float | None = None
+
+
+@dataclass(frozen=True)
+class VehicleState:
+    """Latest known state of one vehicle, as the station sees it."""
+
+    vehicle_id: str
+    system_id: int | None = None
+    link_up: bool = False
+    lat_deg: float | None = None
+    lon_deg: float | None = None
+    alt_rel_m: float | None = None
+    alt_amsl_m: float | None = None
+    roll_deg: float | None = None
+    pitch_deg: float | None = None
+    heading_deg: float | None = None
+    groundspeed_m_s: float | None = None
+    climb_m_s: float | None = None
+    battery_pct: float | None = None
+    battery_voltage_v: float | None = None
+    mode: str | None = None
+    armed: bool = False
+    gps_fix_type: int | None = None
+    satellites_visible: int | None = None
+    ready_to_arm: bool = False
+    home: GeoPoint | None = None
+    mission_seq: int | None = None
+    mission_count: int | None = None
+    is_simulator: bool | None = None
+    last_message_s: float | None = None  # monotonic time of the last message received
+
+
+@dataclass(frozen=True)
+class MissionItem:
+    """One mission/fence/rally item (MISSION_ITEM_INT semantics; lat/lon in degrees)."""
+
+    command: int
+    frame: int = 3  # MAV_FRAME_GLOBAL_RELATIVE_ALT
+    param1: float = 0.0
+    param2: float = 0.0
+    param3: float = 0.0
+    param4: float = 0.0
+    lat_deg: float = 0.0
+    lon_deg: float = 0.0
+    alt_m: float = 0.0
+    autocontinue: bool = True
+    mission_type: MissionType = MissionType.MISSION
+
+
+@dataclass(frozen=True)
+class CommandAck:
+    """The vehicle's answer to a COMMAND_LONG/INT."""
+
+    command: int
+    result: int  # MAV_RESULT
+    result_name: str
+    attempts: int
+    round_trip_s: float
+
+
+# --- events a link emits (to the station's inbox) ---------------------------------
+
+
+@dataclass(frozen=True)
+class LinkChanged:
+    vehicle_id: str
+    up: bool
+    reason: str
+    at_s: float  # monotonic
+
+
+@dataclass(frozen=True)
+class StateUpdated:
+    state: VehicleState
+    at_s: float
+
+
+@dataclass(frozen=True)
+class StatusText:
+    vehicle_id: str
+    severity: int  # MAV_SEVERITY
+    text: str
+    at_s: float
+
+
+@dataclass(frozen=True)
+class MissionProgress:
+    vehicle_id: str
+    current_seq: int | None
+    reached_seq: int | None
+    at_s: float
+
+
+@dataclass(frozen=True)
+class LinkError:
+    """Something wrong on a link that did not bring it down (bad CRC, garbage bytes, parse error)."""
+
+    vehicle_id: str
+    kind: str
+    detail: str
+    at_s: float
+    count: int = 1
+
+
+TelemetryEvent = LinkChanged | StateUpdated | StatusText | MissionProgress | LinkError

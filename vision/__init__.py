@@ -1,0 +1,1 @@
+"""Person detection, tracking, geo-registration and ground counting on drone video."""
