@@ -1,0 +1,275 @@
+"""The pure copter model, stepped with an explicit dt (no sockets, no sleeping)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sim import geodesy
+from sim import mission as ms
+from sim.copter import ACCEPTED, FAILED, Copter, Home, ItemReached, Mode, StatusText
+
+HOME = Home(23.0469, 112.4651, 10.0, 0.0)
+DT = 0.05
+
+
+def texts(c: Copter) -> list[str]:
+    return [e.text for e in c.drain_events() if isinstance(e, StatusText)]
+
+
+def run(c: Copter, seconds: float, until=None) -> float:
+    """Step up to `seconds` of simulated time; stop early when until(c) is true. Returns sim seconds used."""
+    t = 0.0
+    while t < seconds:
+        if until is not None and until(c):
+            return t
+        c.step(DT)
+        t += DT
+    return t
+
+
+def ready_copter(**params) -> Copter:
+    c = Copter(1, HOME, ready_after_s=1.0, position_after_s=0.5)
+    for k, v in params.items():
+        c.params.set(k, v)
+    run(c, 1.5)
+    c.drain_events()
+    return c
+
+
+def flying(alt: float = 20.0, **params) -> Copter:
+    c = ready_copter(**params)
+    assert c.set_mode(Mode.GUIDED)
+    assert c.arm() == ACCEPTED
+    assert c.takeoff(alt) == ACCEPTED
+    run(c, 30, until=lambda c: c.alt_rel_m >= alt - 0.2)
+    return c
+
+
+def mission(c: Copter, items: list[tuple]) -> None:
+    """Put items (command, frame, p1..p4, lat, lon, alt) after home, as an upload would."""
+    c.store.truncate(ms.MISSION, 1)
+    for seq, (cmd, frame, p1, p2, p3, p4, lat, lon, alt) in enumerate(items, start=1):
+        assert c.store.put(ms.Item(seq, frame, cmd, p1, p2, p3, p4, int(lat * 1e7), int(lon * 1e7), alt)) == ms.ACCEPTED
+
+
+def test_arming_is_refused_until_the_position_estimate_is_ready():
+    c = Copter(1, HOME, ready_after_s=40.0)
+    run(c, 5)
+    c.drain_events()
+    assert c.arm() == FAILED
+    assert texts(c) == ["PreArm: Need Position Estimate"]
+    assert not c.set_mode(Mode.GUIDED)
+    assert texts(c) == ["Mode change to GUIDED failed: requires position"]
+    assert c.lat_lon_deg != (0.0, 0.0) and not c.position_ok   # reported position is 0,0 until GPS
+    run(c, 36)
+    assert c.ekf_ready and c.arm() == ACCEPTED
+
+
+def test_arming_only_in_armable_modes_and_auto_needs_a_mission():
+    c = ready_copter()
+    assert not c.set_mode(Mode.AUTO)
+    assert "Mode change to AUTO failed: init failed" in texts(c)
+    assert c.set_mode(Mode.RTL)
+    assert c.arm() == FAILED
+    assert texts(c) == ["Arm: Mode not armable"]
+    assert c.set_mode(Mode.LOITER) and c.arm() == ACCEPTED
+
+
+def test_auto_refused_when_armed_on_the_ground_without_a_takeoff_first():
+    c = ready_copter()
+    lat, lon = geodesy.moved(HOME.lat_deg, HOME.lon_deg, 50, 0)
+    mission(c, [(ms.NAV_WAYPOINT, 3, 0, 0, 0, 0, lat, lon, 20)])
+    assert c.set_mode(Mode.GUIDED) and c.arm() == ACCEPTED
+    assert not c.set_mode(Mode.AUTO)
+    assert "Auto: Missing Takeoff Cmd" in texts(c)
+
+
+def test_takeoff_only_in_guided_and_armed():
+    c = ready_copter()
+    assert c.takeoff(20) == FAILED            # disarmed
+    assert c.arm() == ACCEPTED                 # STABILIZE
+    assert c.takeoff(20) == FAILED            # not GUIDED
+    assert c.set_mode(Mode.GUIDED)
+    assert c.takeoff(20) == ACCEPTED
+
+
+def test_takeoff_reaches_altitude_in_about_twelve_seconds():
+    c = ready_copter()
+    c.set_mode(Mode.GUIDED)
+    c.arm()
+    c.takeoff(20)
+    t = run(c, 60, until=lambda c: c.alt_rel_m >= 19.8)
+    assert 8.0 < t < 15.0
+    assert c.flying and c.vu <= 2.5 + 1e-6
+    run(c, 5)
+    assert c.alt_rel_m == pytest.approx(20.0, abs=0.2)
+
+
+def test_guided_goto_cruises_at_wpnav_speed_and_stops_there():
+    c = flying()
+    lat, lon = geodesy.moved(*c.lat_lon_deg, 300.0, 0.0)
+    assert c.goto(lat, lon, None)
+    top = 0.0
+
+    def arrived(c):
+        nonlocal top
+        top = max(top, c.groundspeed_m_s)
+        return geodesy.distance_m(*c.lat_lon_deg, lat, lon) < 1.0 and c.groundspeed_m_s < 0.3
+
+    t = run(c, 120, until=arrived)
+    assert 7.0 <= top <= 10.0 + 1e-6
+    assert 30.0 < t < 60.0
+    assert c.alt_rel_m == pytest.approx(20.0, abs=0.5)
+    assert abs(((c.yaw_deg + 180) % 360) - 180) < 5.0      # faced north while flying north
+
+
+def test_rtl_returns_lands_and_disarms_at_home():
+    c = flying()
+    lat, lon = geodesy.moved(*c.lat_lon_deg, 100.0, 100.0)
+    c.goto(lat, lon, None)
+    run(c, 60, until=lambda c: geodesy.distance_m(*c.lat_lon_deg, lat, lon) < 1.0)
+    assert c.set_mode(Mode.RTL)
+    t = run(c, 240, until=lambda c: not c.armed)
+    assert not c.armed and c.landed
+    assert geodesy.distance_m(*c.lat_lon_deg, HOME.lat_deg, HOME.lon_deg) < 2.0
+    assert t > 20.0
+
+
+def test_land_from_twenty_metres_uses_ardupilot_land_speeds():
+    c = flying()
+    c.set_mode(Mode.LAND)
+    t = run(c, 120, until=lambda c: not c.armed)
+    assert not c.armed and c.alt_rel_m == 0.0
+    # 1.5 m/s down to LAND_ALT_LOW (10 m), then 0.5 m/s: about 28 s
+    assert 25.0 < t < 40.0
+
+
+def test_auto_mission_runs_every_item_in_order_and_lands():
+    c = ready_copter()
+    a = geodesy.moved(HOME.lat_deg, HOME.lon_deg, 80.0, 0.0)
+    b = geodesy.moved(HOME.lat_deg, HOME.lon_deg, 80.0, 80.0)
+    mission(c, [
+        (ms.NAV_TAKEOFF, 3, 0, 0, 0, 0, 0, 0, 20),
+        (ms.DO_CHANGE_SPEED, 2, 0, 5, -1, 0, 0, 0, 0),
+        (ms.NAV_WAYPOINT, 3, 0, 0, 0, 0, *a, 20),
+        (ms.DO_SET_ROI_LOCATION, 3, 0, 0, 0, 0, *b, 0),
+        (ms.NAV_LOITER_TIME, 3, 5, 0, 0, 0, *b, 25),
+        (ms.DO_MOUNT_CONTROL, 2, -45, 0, 30, 0, 0, 0, 2),
+        (ms.NAV_LAND, 3, 0, 0, 0, 0, 0, 0, 0),
+    ])
+    assert c.set_mode(Mode.GUIDED) and c.arm() == ACCEPTED
+    assert c.set_mode(Mode.AUTO)
+    reached = []
+    top = 0.0
+
+    def done(c):
+        nonlocal top
+        top = max(top, c.groundspeed_m_s)
+        reached.extend(e.seq for e in c.drain_events() if isinstance(e, ItemReached))
+        return not c.armed
+
+    run(c, 400, until=done)
+    assert reached == [1, 3, 5, 7]
+    assert not c.armed and c.landed
+    assert top <= 5.0 + 1e-6                       # DO_CHANGE_SPEED took effect
+    assert geodesy.distance_m(*c.lat_lon_deg, *b) < 2.5
+    assert c.gimbal_pitch_deg == pytest.approx(-45.0)
+    assert c.mission_state == 5                    # MISSION_STATE_COMPLETE
+
+
+def test_roi_points_the_vehicle_and_gimbal_at_the_location():
+    c = flying()
+    roi = geodesy.moved(*c.lat_lon_deg, 0.0, 40.0)   # 40 m east, on the ground
+    c.set_roi(roi[0], roi[1], 0.0)
+    run(c, 5)
+    assert c.yaw_deg == pytest.approx(90.0, abs=1.0)
+    assert c.gimbal_pitch_deg == pytest.approx(-math.degrees(math.atan2(20.0, 40.0)), abs=1.0)
+
+
+def test_do_jump_repeats_a_leg():
+    c = ready_copter()
+    a = geodesy.moved(HOME.lat_deg, HOME.lon_deg, 30.0, 0.0)
+    mission(c, [
+        (ms.NAV_TAKEOFF, 3, 0, 0, 0, 0, 0, 0, 10),
+        (ms.NAV_WAYPOINT, 3, 0, 0, 0, 0, *a, 10),
+        (ms.NAV_WAYPOINT, 3, 0, 0, 0, 0, HOME.lat_deg, HOME.lon_deg, 10),
+        (ms.DO_JUMP, 2, 2, 2, 0, 0, 0, 0, 0),
+        (ms.NAV_LAND, 3, 0, 0, 0, 0, 0, 0, 0),
+    ])
+    c.set_mode(Mode.GUIDED)
+    c.arm()
+    c.set_mode(Mode.AUTO)
+    reached = []
+    run(c, 600, until=lambda c: reached.extend(e.seq for e in c.drain_events() if isinstance(e, ItemReached))
+        or not c.armed)
+    assert reached == [1, 2, 3, 2, 3, 2, 3, 5]
+
+
+def test_low_battery_triggers_rtl_with_a_statustext():
+    c = flying(BATT_CAPACITY=1500)
+    c.set_mode(Mode.LOITER)
+    t = run(c, 900, until=lambda c: c.mode == Mode.RTL)
+    assert c.mode == Mode.RTL and c.failsafe_battery
+    said = texts(c)
+    assert any(s.startswith("Battery 1 is low") for s in said)
+    assert c.battery.voltage_v < 10.5 and t > 60
+    run(c, 300, until=lambda c: not c.armed)
+    assert not c.armed and c.system_status == 5   # MAV_STATE_CRITICAL after a failsafe
+
+
+def test_leaving_an_inclusion_fence_triggers_rtl():
+    c = ready_copter(FENCE_ENABLE=1)
+    square = [geodesy.moved(HOME.lat_deg, HOME.lon_deg, n, e) for n, e in ((-50, -50), (50, -50), (50, 50), (-50, 50))]
+    for seq, (lat, lon) in enumerate(square):
+        c.store.put(ms.Item(seq, 0, ms.FENCE_POLYGON_VERTEX_INCLUSION, 4, x=int(lat * 1e7), y=int(lon * 1e7),
+                            mission_type=ms.FENCE))
+    c.set_mode(Mode.GUIDED)
+    c.arm()
+    c.takeoff(20)
+    run(c, 30, until=lambda c: c.alt_rel_m > 19.8)
+    out = geodesy.moved(HOME.lat_deg, HOME.lon_deg, 150.0, 0.0)
+    c.goto(*out, None)
+    run(c, 60, until=lambda c: c.mode != Mode.GUIDED)
+    assert c.mode == Mode.RTL
+    assert "Fence Breached: Polygon" in texts(c)
+    assert c.north_m < 70.0
+    run(c, 300, until=lambda c: not c.armed)
+    assert not c.armed
+
+
+def test_fence_altitude_limit_triggers_rtl():
+    c = ready_copter(FENCE_ENABLE=1, FENCE_ALT_MAX=30)
+    c.set_mode(Mode.GUIDED)
+    c.arm()
+    c.takeoff(50)
+    run(c, 60, until=lambda c: c.mode != Mode.GUIDED)
+    assert c.mode == Mode.RTL and "Fence Breached: Max Alt" in texts(c)
+    assert c.alt_rel_m < 35
+
+
+def test_disarms_on_the_ground_after_disarm_delay():
+    c = ready_copter()
+    c.set_mode(Mode.GUIDED)
+    c.arm()
+    t = run(c, 30, until=lambda c: not c.armed)
+    assert not c.armed and t == pytest.approx(10.0, abs=0.2)
+
+
+def test_disarm_refused_in_flight_unless_forced():
+    c = flying()
+    assert c.disarm() == FAILED and c.armed
+    assert c.disarm(force=True) == ACCEPTED
+    run(c, 10, until=lambda c: c.landed)
+    assert c.landed and c.alt_rel_m == 0.0
+
+
+def test_camera_capture_records_the_vehicle_position():
+    from sim.copter import ImageCaptured
+    c = flying()
+    c.start_capture(1.0, 3)
+    run(c, 5)
+    shots = [e for e in c.drain_events() if isinstance(e, ImageCaptured)]
+    assert [s.index for s in shots] == [1, 2, 3]
+    lat, lon = c.lat_lon_deg
+    assert shots[-1].lat_deg == pytest.approx(lat, abs=1e-6) and shots[-1].alt_rel_m == pytest.approx(20, abs=0.5)
