@@ -5,7 +5,11 @@ TelemetryError
 ├── CommandTimeout      no COMMAND_ACK after every retry
 ├── CommandRefused      the vehicle answered with a MAV_RESULT other than ACCEPTED
 ├── MissionError        a mission transfer failed (MISSION_ACK with a MAV_MISSION_RESULT, or timeout)
-└── ParamError          a parameter could not be read or set
+├── ParamError          a parameter could not be read or set
+├── NotConfirmed        the vehicle accepted a command but its HEARTBEAT never showed the change (mode, armed)
+├── WaitTimeout         wait_until()/wait_ready() ran out of time (also a builtin TimeoutError)
+└── InvalidRequest      the caller asked for something that cannot be sent (unknown mode, bad URL...);
+                        also a ValueError
 """
 from __future__ import annotations
 
@@ -48,3 +52,26 @@ class MissionError(TelemetryError):
 
 class ParamError(TelemetryError):
     pass
+
+
+class NotConfirmed(TelemetryError):
+    """The vehicle acknowledged the command, but its state never showed the change in time."""
+
+    def __init__(self, what: str, timeout_s: float, last_seen: str = ""):
+        msg = f"{what}: accepted but not confirmed by HEARTBEAT within {timeout_s:g} s"
+        if last_seen:
+            msg += f" (vehicle shows {last_seen})"
+        super().__init__(msg)
+        self.what = what
+
+
+class WaitTimeout(TelemetryError, TimeoutError):
+    """A wait for a vehicle state ran out of time; carries the last state seen."""
+
+    def __init__(self, message: str, last_state=None):
+        super().__init__(message)
+        self.last_state = last_state
+
+
+class InvalidRequest(TelemetryError, ValueError):
+    """The request itself is wrong (unknown mode name, too many params, bad URL, bad mission item)."""

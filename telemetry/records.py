@@ -51,6 +51,25 @@ class VehicleState:
     mission_count: int | None = None
     is_simulator: bool | None = None
     last_message_s: float | None = None  # monotonic time of the last message received
+    # --- added by telemetry/ (all optional, defaults keep older callers working) ---
+    component_id: int | None = None  # the autopilot's MAVLink component id
+    vehicle_type: int | None = None  # MAV_TYPE from HEARTBEAT (2 = quadrotor)
+    autopilot: int | None = None  # MAV_AUTOPILOT from HEARTBEAT (3 = ArduPilot)
+    custom_mode: int | None = None  # raw custom_mode from HEARTBEAT (`mode` is its name)
+    firmware_version: str | None = None  # from AUTOPILOT_VERSION, e.g. "4.5.7-official"
+    landed_state: int | None = None  # MAV_LANDED_STATE from EXTENDED_SYS_STATE (1 = on ground)
+    mission_reached_seq: int | None = None  # last MISSION_ITEM_REACHED
+    prearm_ok: bool | None = None  # SYS_STATUS pre-arm check bit (None: vehicle does not report it)
+    ekf_ok: bool | None = None  # EKF_STATUS_REPORT has an absolute horizontal position (None: not seen)
+    messages_received: int = 0  # frames decoded from this vehicle since start()
+    link_errors: int = 0  # bad/garbage/undecodable frames seen on the link since start()
+
+    @property
+    def position_known(self) -> bool:
+        """A real GPS position: fix 3D or better (when reported) and not the 0,0 of a vehicle still starting up."""
+        if self.lat_deg is None or self.lon_deg is None or (self.lat_deg == 0.0 and self.lon_deg == 0.0):
+            return False
+        return self.gps_fix_type is None or self.gps_fix_type >= 3
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,66 @@
+"""Fixtures for telemetry/ tests: scripted MAVLink peers on free loopback ports and an event recorder."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.telemetry.peer import ScriptedVehicle
+from telemetry.vehicle import Vehicle
+
+
+class EventLog:
+    """Thread-safe list of telemetry events with a wait helper."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.events: list = []
+
+    def __call__(self, event) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def of(self, kind) -> list:
+        with self._lock:
+            return [e for e in self.events if isinstance(e, kind)]
+
+    def wait_for(self, predicate, timeout_s: float = 10.0):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                for e in self.events:
+                    if predicate(e):
+                        return e
+            time.sleep(0.01)
+        raise AssertionError("expected event never came")
+
+
+@pytest.fixture
+def events() -> EventLog:
+    return EventLog()
+
+
+@pytest.fixture
+def peer():
+    p = ScriptedVehicle().start()
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def make_vehicle(events):
+    made = []
+
+    def make(url: str, **kwargs) -> Vehicle:
+        kwargs.setdefault("heartbeat_period_s", 0.2)
+        kwargs.setdefault("link_timeout_s", 1.0)
+        kwargs.setdefault("reconnect_backoff_s", (0.05, 0.4))
+        kwargs.setdefault("stream_rates_hz", {})
+        v = Vehicle(kwargs.pop("vehicle_id", "v1"), url, on_event=events, **kwargs)
+        made.append(v)
+        return v.start()
+
+    yield make
+    for v in made:
+        v.close()
