@@ -1,0 +1,78 @@
+"""Geographic points and a local metric frame (equirectangular about an origin) for city-scale planning.
+
+Planning happens in metres in a frame tangent at the zone's centre: x east, y north. At city scale
+(a few km) the projection error of the equirectangular approximation is far below GPS error.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
+
+
+@dataclass(frozen=True)
+class GeoPoint:
+    """A WGS84 position in degrees."""
+
+    lat_deg: float
+    lon_deg: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lat_deg) and math.isfinite(self.lon_deg)):
+            raise ValueError(f"coordinates must be finite numbers, got lat={self.lat_deg} lon={self.lon_deg}")
+        if not -90.0 <= self.lat_deg <= 90.0:
+            raise ValueError(f"latitude {self.lat_deg} is outside -90..90 (GeoJSON/KML give lon first)")
+        if not -180.0 <= self.lon_deg <= 180.0:
+            raise ValueError(f"longitude {self.lon_deg} is outside -180..180")
+
+
+def haversine_m(a: GeoPoint, b: GeoPoint) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(a.lat_deg), math.radians(b.lat_deg)
+    dp, dl = p2 - p1, math.radians(b.lon_deg - a.lon_deg)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+@dataclass(frozen=True)
+class LocalFrame:
+    """Equirectangular projection about `origin`: x metres east, y metres north."""
+
+    origin: GeoPoint
+
+    @property
+    def _m_per_deg_lat(self) -> float:
+        return EARTH_RADIUS_M * math.pi / 180.0
+
+    @property
+    def _m_per_deg_lon(self) -> float:
+        return self._m_per_deg_lat * math.cos(math.radians(self.origin.lat_deg))
+
+    def to_xy(self, p: GeoPoint) -> tuple[float, float]:
+        return (
+            (p.lon_deg - self.origin.lon_deg) * self._m_per_deg_lon,
+            (p.lat_deg - self.origin.lat_deg) * self._m_per_deg_lat,
+        )
+
+    def to_geo(self, x_m: float, y_m: float) -> GeoPoint:
+        return GeoPoint(
+            lat_deg=self.origin.lat_deg + y_m / self._m_per_deg_lat,
+            lon_deg=self.origin.lon_deg + x_m / self._m_per_deg_lon,
+        )
+
+    def project(self, geom: BaseGeometry) -> BaseGeometry:
+        """A shapely geometry in lon/lat degrees (x=lon, y=lat) -> the same geometry in local metres."""
+        kx, ky = self._m_per_deg_lon, self._m_per_deg_lat
+        ox, oy = self.origin.lon_deg, self.origin.lat_deg
+        return shapely.transform(geom, lambda c: np.column_stack(((c[:, 0] - ox) * kx, (c[:, 1] - oy) * ky)))
+
+    def unproject(self, geom: BaseGeometry) -> BaseGeometry:
+        """A shapely geometry in local metres -> lon/lat degrees (x=lon, y=lat)."""
+        kx, ky = self._m_per_deg_lon, self._m_per_deg_lat
+        ox, oy = self.origin.lon_deg, self.origin.lat_deg
+        return shapely.transform(geom, lambda c: np.column_stack((c[:, 0] / kx + ox, c[:, 1] / ky + oy)))
