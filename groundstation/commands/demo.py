@@ -1,9 +1,185 @@
-"""Placeholder: being written."""
+"""Run the station against a simulated fleet: starts the simulator as a child process, connects the station
+to every simulated vehicle (config/demo.toml's limits and geofence) and, unless --watch-only, flies a short
+demonstration through the station's checked command API: GUIDED, arm, take off, fly to a point inside the
+fence, a go-to outside the fence (refused by the station, on purpose), a patrol mission flown in AUTO that
+ends with a return to launch.
+
+Runs until Ctrl-C / SIGTERM (or --duration), then stops the station and the simulator. Everything is recorded
+in the demo database (var/demo.sqlite by default).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger("groundstation.demo")
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
+TAKEOFF_ALT_M = 30.0
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vehicles", type=int, default=3, metavar="N", help="simulated vehicles (default 3)")
+    parser.add_argument("--speedup", type=float, default=10.0, metavar="K",
+                        help="simulated time runs K times faster than wall time (default 10)")
+    parser.add_argument("--base-port", type=int, default=5760, metavar="P",
+                        help="vehicle i listens on P+10*i, like SITL (default 5760)")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), metavar="FILE",
+                        help="station settings, limits and geofence (its [[vehicles]] are replaced)")
+    parser.add_argument("--ready-after-s", type=float, default=None, metavar="S",
+                        help="simulated seconds before a vehicle can arm (the simulator's default is SITL's ~40 s)")
+    parser.add_argument("--duration", type=float, default=0.0, metavar="S",
+                        help="stop after S seconds (default: run until Ctrl-C)")
+    parser.add_argument("--watch-only", action="store_true", help="connect and record, but fly nothing")
 
 
-def run(args):
-    raise SystemExit("not written yet")
+def _ports_free(ports: list[int]) -> str | None:
+    import socket
+
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return f"port {port} is in use (a SITL or another simulator running?); choose --base-port"
+    return None
+
+
+def _wait_listening(ports: list[int], sim: subprocess.Popen, timeout_s: float) -> str | None:
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    pending = list(ports)
+    while pending and time.monotonic() < deadline:
+        if sim.poll() is not None:
+            return f"the simulator exited with status {sim.returncode}"
+        try:
+            with socket.create_connection(("127.0.0.1", pending[0]), timeout=0.5):
+                pass
+            pending.pop(0)
+        except OSError:
+            time.sleep(0.2)
+    return None if not pending else f"the simulator did not listen on port {pending[0]} within {timeout_s:g} s"
+
+
+def _offset(lat_deg: float, lon_deg: float, north_m: float, east_m: float) -> tuple[float, float]:
+    return (lat_deg + north_m / 111_320.0,
+            lon_deg + east_m / (111_320.0 * math.cos(math.radians(lat_deg))))
+
+
+def _fly(station, vehicle_id: str, index: int, stop: threading.Event, ready_timeout_s: float) -> None:
+    """One vehicle's demonstration flight, through the station's checked command API."""
+    from groundstation.core import CommandRequest
+
+    def wait(predicate, timeout_s: float, what: str) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not stop.is_set() and time.monotonic() < deadline:
+            state = station.snapshot().get(vehicle_id)
+            if state is not None and predicate(state):
+                return True
+            stop.wait(0.2)
+        if not stop.is_set():
+            log.warning("%s: demo gave up waiting for %s", vehicle_id, what)
+        return False
+
+    def ask(action: str, **args) -> bool:
+        if stop.is_set():
+            return False
+        outcome = station.request(CommandRequest(vehicle_id, action, args, requested_by="demo")).result(60)
+        log.info("%s: demo %s -> %s (%s)", vehicle_id, action, outcome.status, outcome.reason)
+        return outcome.ok
+
+    if not wait(lambda s: s.link_up and s.ready_to_arm and s.position_known and s.home is not None,
+                ready_timeout_s, "the vehicle to be ready"):
+        return
+    home = station.snapshot()[vehicle_id].home
+    if not (ask("set_mode", mode="GUIDED") and ask("arm") and ask("takeoff", alt_rel_m=TAKEOFF_ALT_M)):
+        return
+    if not wait(lambda s: (s.alt_rel_m or 0) > TAKEOFF_ALT_M - 3, 120, "the take-off"):
+        return
+    lat, lon = _offset(home.lat_deg, home.lon_deg, 250.0, -150.0 + 120.0 * index)
+    if ask("goto", lat_deg=lat, lon_deg=lon, alt_rel_m=TAKEOFF_ALT_M + 10 * index):
+        wait(lambda s: s.lat_deg is not None and abs(s.lat_deg - lat) < 1e-4 and abs(s.lon_deg - lon) < 1e-4,
+             120, "the go-to")
+    far_lat, far_lon = _offset(home.lat_deg, home.lon_deg, 1200.0, 0.0)
+    ask("goto", lat_deg=far_lat, lon_deg=far_lon, alt_rel_m=TAKEOFF_ALT_M)  # refused: outside the fence
+    # a small patrol: a square of waypoints, then return to launch (the station adds the home slot)
+    corners = [(-150.0, -200.0), (-150.0, 100.0), (200.0, 100.0), (200.0, -200.0)]
+    items = [{"command": 16, "lat_deg": p[0], "lon_deg": p[1], "alt_m": TAKEOFF_ALT_M}
+             for p in (_offset(home.lat_deg, home.lon_deg, n, e + 120.0 * index) for n, e in corners)]
+    items.append({"command": 20})  # MAV_CMD_NAV_RETURN_TO_LAUNCH
+    if ask("upload_mission", items=items) and ask("set_mode", mode="AUTO"):
+        if wait(lambda s: not s.armed, 600, "the patrol and landing"):
+            return
+    ask("rtl")
+    wait(lambda s: not s.armed, 300, "landing back home")
+
+def run(args: argparse.Namespace) -> int:
+    from groundstation.commands.run import apply_log_level, install_signal_handlers, load_or_report, serve
+    from groundstation.config import VehicleConfig
+
+    if not 1 <= args.vehicles <= 50:
+        print("--vehicles must be 1..50", file=sys.stderr)
+        return 2
+    if not args.speedup > 0:
+        print("--speedup must be > 0", file=sys.stderr)
+        return 2
+    config = load_or_report(args.config)
+    if config is None:
+        return 2
+    apply_log_level(args, config)
+    ports = [args.base_port + 10 * i for i in range(args.vehicles)]
+    if ports[-1] > 65535 or args.base_port < 1:
+        print(f"ports {ports[0]}..{ports[-1]} are out of range", file=sys.stderr)
+        return 2
+    problem = _ports_free(ports)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    vehicles = [VehicleConfig(id=f"patrol-{i + 1}", url=f"tcp:127.0.0.1:{port}") for i, port in enumerate(ports)]
+    config = config.model_copy(update={"vehicles": vehicles})
+
+    command = [sys.executable, "-m", "groundstation", "sim", "--vehicles", str(args.vehicles),
+               "--speedup", f"{args.speedup:g}", "--base-port", str(args.base_port)]
+    if args.ready_after_s is not None:
+        command += ["--ready-after-s", f"{args.ready_after_s:g}"]
+    log.info("starting the simulator: %s", " ".join(command[1:]))
+    sim = subprocess.Popen(command, start_new_session=True)  # Ctrl-C reaches us; we stop it ourselves
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    try:
+        problem = _wait_listening(ports, sim, 30.0)
+        if problem:
+            log.error("%s", problem)
+            return 1
+        ready_after = 40.0 if args.ready_after_s is None else args.ready_after_s
+        ready_timeout_s = ready_after / args.speedup + 60.0
+
+        def on_started(station, stop_event):
+            if args.duration > 0:
+                timer = threading.Timer(args.duration, stop_event.set)
+                timer.daemon = True
+                timer.start()
+            if args.watch_only:
+                return
+            for i, v in enumerate(config.vehicles):
+                threading.Thread(target=_fly, args=(station, v.id, i, stop_event, ready_timeout_s),
+                                 name=f"demo-{v.id}", daemon=True).start()
+
+        return serve(config, stop, status_every_s=10.0, on_started=on_started)
+    finally:
+        stop.set()
+        if sim.poll() is None:
+            sim.terminate()
+            try:
+                sim.wait(10)
+            except subprocess.TimeoutExpired:
+                sim.kill()
+                sim.wait()
+        log.info("simulator stopped")

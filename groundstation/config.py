@@ -1,0 +1,235 @@
+"""The station's config file: TOML, validated into frozen pydantic models.
+
+`load_config(path)` returns a `StationConfig` or raises `ConfigError` whose `.problems` lists EVERY
+problem found (pydantic's field errors rendered as ``vehicles.0.url: Field required`` lines, plus the
+cross-field checks: duplicate vehicle ids/urls, fence polygons with fewer than 3 points or that cross
+themselves, limits out of range or inconsistent). A file that is not TOML is refused with the line and
+column of the first syntax error.
+
+Relative paths (storage, tlog dir) are relative to the working directory the station runs in.
+See config/example.toml for every field documented.
+"""
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Latitude = Annotated[float, Field(ge=-90.0, le=90.0)]
+Longitude = Annotated[float, Field(ge=-180.0, le=180.0)]
+LatLon = tuple[Latitude, Longitude]
+
+# Link URLs telemetry/ accepts: tcp:HOST:PORT, udp/udpin:HOST:PORT (listen), udpout:HOST:PORT, serial:DEVICE[:BAUD]
+_URL_RE = re.compile(
+    r"^(?:(?:tcp|udp|udpin|udpout):[A-Za-z0-9_.\-\[\]:]+:\d{1,5}|serial:/?[^\s:]+(?::\d+)?)$"
+)
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; `.problems` holds one human-readable line per problem."""
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path = str(path)
+        self.problems = list(problems)
+        super().__init__(f"{self.path}: {len(self.problems)} problem(s):\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StationSettings(_Frozen):
+    name: str = Field(default="skyguard", min_length=1, max_length=64)
+    storage_path: Path = Path("var/station.sqlite")
+    tlog_dir: Path | None = Path("var/tlogs")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    inbox_size: int = Field(default=1000, ge=10, le=1_000_000)
+    command_workers: int = Field(default=4, ge=1, le=64)
+
+
+class VehicleConfig(_Frozen):
+    id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,32}$")
+    url: str
+    system_id: int | None = Field(default=None, ge=1, le=255)
+    link_timeout_s: float = Field(default=3.0, gt=0.0, le=60.0)
+
+    @field_validator("url")
+    @classmethod
+    def _url_form(cls, url: str) -> str:
+        if not _URL_RE.match(url):
+            raise ValueError(
+                "expected tcp:HOST:PORT, udpin:HOST:PORT, udpout:HOST:PORT or serial:DEVICE[:BAUD]"
+            )
+        if not url.startswith("serial:"):
+            port = int(url.rsplit(":", 1)[1])
+            if not 1 <= port <= 65535:
+                raise ValueError(f"port {port} out of range 1..65535")
+        return url
+
+
+class Limits(_Frozen):
+    max_alt_rel_m: float = Field(default=120.0, gt=0.0, le=500.0)
+    min_battery_to_launch_pct: float = Field(default=50.0, ge=0.0, le=100.0)
+    battery_reserve_pct: float = Field(default=25.0, ge=0.0, le=100.0)
+    low_battery_warning_pct: float = Field(default=35.0, ge=0.0, le=100.0)
+    max_distance_from_home_m: float = Field(default=2000.0, gt=0.0, le=100_000.0)
+    # simple estimate used to keep the reserve on a go-to: battery used per km flown
+    battery_use_pct_per_km: float = Field(default=4.0, ge=0.0, le=100.0)
+    # command an RTL when an airborne vehicle falls below the reserve (it is checked like any command)
+    auto_rtl_below_reserve: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Limits":
+        problems = _limits_inconsistencies(self.model_dump())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _limits_inconsistencies(values: dict[str, Any]) -> list[str]:
+    """Cross-field checks of [limits]; works on raw values too (non-numbers are skipped)."""
+    defaults = Limits.model_fields
+    def number(name: str) -> float | None:
+        value = values.get(name, defaults[name].default)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    reserve, launch, warn = number("battery_reserve_pct"), number("min_battery_to_launch_pct"), number("low_battery_warning_pct")
+    problems = []
+    if reserve is not None and launch is not None and reserve > launch:
+        problems.append(f"battery_reserve_pct ({reserve:g}) must not exceed min_battery_to_launch_pct ({launch:g})")
+    if reserve is not None and warn is not None and warn < reserve:
+        problems.append(f"low_battery_warning_pct ({warn:g}) must not be below battery_reserve_pct ({reserve:g})")
+    return problems
+
+
+def _polygon_problem(points: list[tuple[float, float]]) -> str | None:
+    """Why a lat/lon ring is not a usable fence polygon, or None."""
+    import shapely  # pure geometry, imported lazily so config loading stays cheap when unused
+
+    if len(points) < 3:
+        return f"a polygon needs at least 3 points, got {len(points)}"
+    polygon = shapely.Polygon([(lon, lat) for lat, lon in points])
+    if not polygon.is_valid:
+        reason = shapely.is_valid_reason(polygon)
+        if reason.startswith(("Self-intersection", "Ring Self-intersection")):
+            return f"polygon crosses itself ({reason})"
+        return f"polygon is not usable ({reason})"
+    # area in m^2 on a local projection (1 degree of latitude ~ 111.32 km)
+    lat_mid = sum(lat for lat, _ in points) / len(points)
+    area_m2 = polygon.area * 111_320.0**2 * math.cos(math.radians(lat_mid))
+    if area_m2 < 1.0:
+        return "polygon has no area (points are collinear or repeated)"
+    return None
+
+
+class Geofence(_Frozen):
+    """Where vehicles may fly: inside `inclusion` (a lat/lon polygon) and/or within `radius_m` of home,
+    and never inside any of `exclusions`."""
+
+    inclusion: list[LatLon] | None = None
+    radius_m: float | None = Field(default=None, gt=0.0, le=100_000.0)
+    exclusions: list[list[LatLon]] = Field(default_factory=list)
+
+    @field_validator("inclusion")
+    @classmethod
+    def _inclusion_polygon(cls, points: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if points is not None:
+            problem = _polygon_problem(points)
+            if problem:
+                raise ValueError(problem)
+        return points
+
+    @field_validator("exclusions")
+    @classmethod
+    def _exclusion_polygons(cls, polygons: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
+        problems = [f"exclusion {i}: {p}" for i, poly in enumerate(polygons) if (p := _polygon_problem(poly))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return polygons
+
+    @model_validator(mode="after")
+    def _something_to_enforce(self) -> "Geofence":
+        if self.inclusion is None and self.radius_m is None:
+            raise ValueError("a geofence needs an inclusion polygon, a radius_m around home, or both")
+        return self
+
+
+class StationConfig(_Frozen):
+    station: StationSettings = Field(default_factory=StationSettings)
+    vehicles: list[VehicleConfig] = Field(min_length=1)
+    limits: Limits = Field(default_factory=Limits)
+    geofence: Geofence | None = None
+
+
+def _render(error: dict[str, Any]) -> str:
+    loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    if error["type"] not in ("missing", "value_error", "extra_forbidden") and "input" in error:
+        shown = repr(error["input"])
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        message += f" (got {shown})"
+    return f"{loc}: {message}"
+
+
+def _duplicates(raw: dict[str, Any]) -> list[str]:
+    """Cross-entry checks on the raw vehicle list, done even when other fields have errors."""
+    problems: list[str] = []
+    vehicles = raw.get("vehicles")
+    if not isinstance(vehicles, list):
+        return problems
+    for key in ("id", "url"):
+        first_index: dict[Any, int] = {}
+        for i, entry in enumerate(vehicles):
+            if not isinstance(entry, dict):
+                continue
+            value = entry.get(key)
+            if value is None or isinstance(value, (list, dict)):
+                continue
+            if value in first_index:
+                problems.append(
+                    f"vehicles.{i}.{key}: duplicate {key} {value!r} (already used by vehicles.{first_index[value]})"
+                )
+            else:
+                first_index[value] = i
+    return problems
+
+
+def parse_config(raw: dict[str, Any], source: str | Path = "<config>") -> StationConfig:
+    """Validate an already-parsed TOML document; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    config: StationConfig | None = None
+    try:
+        config = StationConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_render(e) for e in exc.errors())
+    problems.extend(_duplicates(raw))
+    limits = raw.get("limits")
+    if isinstance(limits, dict) and not any(p.startswith("limits: ") for p in problems):
+        problems.extend(f"limits: {p}" for p in _limits_inconsistencies(limits))
+    if problems or config is None:
+        raise ConfigError(source, problems)
+    return config
+
+
+def load_config(path: str | Path) -> StationConfig:
+    """Read and validate a TOML config file; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [f"cannot read: {exc}"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # the message ends with "(at line L, column C)"
+        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+    return parse_config(raw, path)

@@ -1,0 +1,501 @@
+"""The station shell: composes the fleet's links (telemetry/), the pure core and storage, and owns the threads.
+
+Threads and who owns what:
+- one core thread owns the domain state (`core.StationState`) and drains ONE bounded inbox (`Inbox`);
+  it supplies `now_s = time.time()` to `core.handle` and carries out the actions it returns;
+- link threads (inside telemetry/) only put events into the inbox, and never block doing so;
+- a small worker pool runs the blocking telemetry calls of `SendCommand` actions; each result comes back
+  to the inbox as a `CommandFinished` event;
+- the storage writer thread owns the database connection (see storage.py). A command's audit row is
+  committed BEFORE the command is sent to the vehicle (write-ahead audit), so the record never misses a
+  command that reached a vehicle.
+
+Inbox policies (one bounded queue.Queue plus two side structures it controls):
+- telemetry state updates (StateUpdated): only the latest per vehicle is kept (coalesced); a link thread
+  never blocks and never fills the queue with states;
+- events that must not be lost (command results, link changes, status texts, mission progress, link
+  errors, vehicle set-up events): never dropped and never blocking: when the queue is full they go to an
+  overflow list drained in order once the queue is empty (their rate is bounded by the links and the
+  worker pool, so the overflow stays small);
+- operator command requests: refused at once (Future resolved as refused_by_station, and recorded) when
+  the queue holds `operator_limit` items or more, which keeps room for the events above.
+
+The web server (a later issue) is a separate client of this API; restarting it never touches the links.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from groundstation import core
+from groundstation.config import StationConfig
+from groundstation.core import (
+    CommandFinished,
+    CommandOutcome,
+    CommandRequest,
+    CommandRow,
+    EventRow,
+    Record,
+    Reply,
+    SendCommand,
+    VehicleConfigured,
+    VehicleUnavailable,
+)
+from groundstation.storage import StorageWriter
+from telemetry.errors import (
+    CommandRefused,
+    CommandTimeout,
+    LinkDown,
+    MissionError,
+    ParamError,
+    TelemetryError,
+)
+from telemetry.records import CommandAck, StateUpdated, VehicleState
+
+log = logging.getLogger("groundstation.station")
+
+_LOG_LEVELS = MappingProxyType({"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL})
+_WAKE = object()
+_STOP = object()
+_EMPTY = object()
+AUDIT_COMMIT_TIMEOUT_S = 5.0
+
+
+class FleetLike(Protocol):
+    """What the station needs from telemetry.fleet.Fleet (a test double can provide the same)."""
+
+    def add(self, vehicle_id: str, url: str, **kwargs: Any) -> Any: ...
+    def get(self, vehicle_id: str) -> Any: ...
+    def close(self) -> None: ...
+
+
+def default_fleet_factory(on_event: Callable[[object], None]) -> FleetLike:
+    from telemetry.fleet import Fleet  # imported here: pymavlink is heavy and tests may use a double
+
+    return Fleet(on_event=on_event)
+
+
+class Inbox:
+    """The core thread's one bounded inbox, with the policies described in the module docstring."""
+
+    def __init__(self, maxsize: int, operator_limit: int | None = None):
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize)
+        self._operator_limit = operator_limit if operator_limit is not None else max(1, maxsize // 2)
+        self._lock = threading.Lock()
+        self._latest: dict[str, StateUpdated] = {}
+        self._states_flagged = False
+        self._overflow: collections.deque[Any] = collections.deque()
+        self.states_received = 0
+        self.states_coalesced = 0
+        self.overflowed = 0
+        self.requests_refused = 0
+        self.max_depth = 0
+
+    def put_state(self, event: StateUpdated) -> None:
+        """Keep only the latest state per vehicle; never blocks."""
+        with self._lock:
+            self.states_received += 1
+            if event.state.vehicle_id in self._latest:
+                self.states_coalesced += 1
+            self._latest[event.state.vehicle_id] = event
+            if self._states_flagged:
+                return
+            self._states_flagged = True
+        try:
+            self._queue.put_nowait(_WAKE)
+        except queue.Full:
+            pass  # the core is busy with a full queue and looks at the states after every item
+
+    def put_event(self, item: Any) -> None:
+        """Never dropped, never blocks: into the queue, or the overflow when it is full (order kept)."""
+        with self._lock:
+            if not self._overflow:
+                try:
+                    self._queue.put_nowait(item)
+                    self.max_depth = max(self.max_depth, self._queue.qsize())
+                    return
+                except queue.Full:
+                    pass
+            self._overflow.append(item)
+            self.overflowed += 1
+
+    def put_request(self, item: Any) -> bool:
+        """Admit an operator request unless the inbox is too full; False means refused."""
+        with self._lock:
+            if self._queue.qsize() >= self._operator_limit:
+                self.requests_refused += 1
+                return False
+            try:
+                self._queue.put_nowait(item)
+            except queue.Full:
+                self.requests_refused += 1
+                return False
+            self.max_depth = max(self.max_depth, self._queue.qsize())
+            return True
+
+    def get(self, timeout_s: float) -> Any:
+        """The next queued item (the overflow only once the queue is empty), or _EMPTY after timeout_s."""
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._overflow:
+                return self._overflow.popleft()
+        try:
+            return self._queue.get(timeout=timeout_s)
+        except queue.Empty:
+            return _EMPTY
+
+    def take_states(self) -> list[StateUpdated]:
+        with self._lock:
+            states = list(self._latest.values())
+            self._latest.clear()
+            self._states_flagged = False
+        return states
+
+    def depth(self) -> int:
+        with self._lock:
+            return self._queue.qsize() + len(self._overflow)
+
+
+@dataclass(frozen=True)
+class StationCounters:
+    """What the station has done so far (for the benchmark and the logs)."""
+
+    events_handled: int  # events the core handled (states after coalescing, plus everything else)
+    state_updates_received: int  # StateUpdated events from the links, before coalescing
+    state_updates_coalesced: int  # ... replaced by a newer one before the core saw them
+    telemetry_events_received: int  # every event from the links, StateUpdated included
+    link_messages_received: int  # MAVLink messages decoded by the links (per the latest states seen)
+    commands_requested: int
+    commands_refused_inbox_full: int
+    commands_sent: int
+    commands_finished: int
+    inbox_depth: int
+    inbox_max_depth: int
+    inbox_overflowed: int
+    rows_written: int
+    write_errors: int
+    storage_queue_depth: int
+
+
+class Station:
+    """The running station. `Station(config).start()`, `.request(CommandRequest) -> Future[CommandOutcome]`,
+    `.snapshot()`, `.counters()`, `.stop()`."""
+
+    def __init__(self, config: StationConfig, *,
+                 fleet_factory: Callable[[Callable[[object], None]], FleetLike] = default_fleet_factory,
+                 clock: Callable[[], float] = time.time,
+                 audit_commit_timeout_s: float = AUDIT_COMMIT_TIMEOUT_S):
+        self.config = config
+        self._fleet_factory = fleet_factory
+        self._clock = clock
+        self._audit_timeout_s = audit_commit_timeout_s
+        settings = config.station
+        self._inbox = Inbox(settings.inbox_size)
+        self._writer = StorageWriter(settings.storage_path)
+        self._state = core.initial_state(core.Policy.from_config(config.limits, config.geofence))
+        self._published: core.StationState = self._state
+        self._futures: dict[str, Future[CommandOutcome]] = {}
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._fleet: FleetLike | None = None
+        self._core_thread: threading.Thread | None = None
+        self._running = False
+        self._closing = False
+        self._telemetry_events = 0
+        self._requested = 0
+        self._sent = 0
+        self._finished = 0
+
+    # --- life cycle -------------------------------------------------------------------------------------
+
+    def start(self) -> "Station":
+        """Open storage (raises StorageError), start the core thread, then connect every vehicle."""
+        self._writer.start()
+        self._pool = ThreadPoolExecutor(self.config.station.command_workers, thread_name_prefix="station-cmd")
+        self._running = True
+        self._core_thread = threading.Thread(target=self._core_loop, name="station-core", daemon=True)
+        self._core_thread.start()
+        log.info("station %s: storage %s, %d vehicle(s)", self.config.station.name,
+                 self.config.station.storage_path, len(self.config.vehicles))
+        try:
+            self._fleet = self._fleet_factory(self._on_telemetry)
+        except Exception:
+            self.stop()
+            raise
+        tlog_dir = self.config.station.tlog_dir
+        for vehicle in self.config.vehicles:
+            self._inbox.put_event(VehicleConfigured(vehicle.id, vehicle.url, vehicle.system_id))
+            try:
+                self._fleet.add(vehicle.id, vehicle.url, link_timeout_s=vehicle.link_timeout_s,
+                                tlog_dir=None if tlog_dir is None else str(tlog_dir),
+                                target_system=vehicle.system_id)
+            except Exception as exc:  # a broken entry must not stop the others
+                log.error("vehicle %s: cannot set up link %s: %s", vehicle.id, vehicle.url, exc)
+                self._inbox.put_event(VehicleUnavailable(vehicle.id, vehicle.url, f"{type(exc).__name__}: {exc}"))
+        return self
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Close the links, let commands in flight finish, drain the inbox, write everything, close storage."""
+        with self._lock:
+            if not self._running:
+                return
+            self._running = False
+        deadline = time.monotonic() + timeout_s
+        if self._fleet is not None:
+            try:
+                self._fleet.close()
+            except Exception:
+                log.exception("closing the fleet failed")
+        self._closing = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        self._inbox.put_event(_STOP)
+        if self._core_thread is not None:
+            self._core_thread.join(max(0.1, deadline - time.monotonic()))
+            if self._core_thread.is_alive():
+                log.error("station core thread did not finish in time")
+        with self._lock:
+            leftovers, self._futures = self._futures, {}
+        for request_id, future in leftovers.items():
+            future.set_result(CommandOutcome(request_id, "", "", "failed", "station stopped"))
+        self._writer.close(max(0.1, deadline - time.monotonic()))
+        log.info("station %s stopped", self.config.station.name)
+
+    def __enter__(self) -> "Station":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- public API -------------------------------------------------------------------------------------
+
+    def request(self, request: CommandRequest) -> Future[CommandOutcome]:
+        """Ask for a command; the Future resolves with its outcome (accepted, refused or failed), never raises."""
+        future: Future[CommandOutcome] = Future()
+        request_id = request.request_id or uuid.uuid4().hex
+        request = replace(request, request_id=request_id)
+        with self._lock:
+            self._requested += 1
+            if not self._running:
+                future.set_result(self._shell_refusal(request, "station not running", record=False))
+                return future
+            if request_id in self._futures:
+                future.set_result(self._shell_refusal(request, f"duplicate request id {request_id!r}"))
+                return future
+            self._futures[request_id] = future
+        if not self._inbox.put_request(request):
+            with self._lock:
+                self._futures.pop(request_id, None)
+            future.set_result(self._shell_refusal(
+                request, f"station busy: inbox full ({self._inbox.depth()} events waiting); try again"))
+        return future
+
+    def snapshot(self) -> dict[str, VehicleState]:
+        """Latest state per vehicle (link_up as the station sees it)."""
+        state = self._published
+        return {
+            vid: replace(view.state or VehicleState(vehicle_id=vid), link_up=view.link_up)
+            for vid, view in state.vehicles.items()
+        }
+
+    def counters(self) -> StationCounters:
+        w = self._writer.counters()
+        inbox = self._inbox
+        with self._lock:
+            requested, sent, finished, telemetry = self._requested, self._sent, self._finished, self._telemetry_events
+        return StationCounters(
+            events_handled=self._published.events_handled,
+            state_updates_received=inbox.states_received,
+            state_updates_coalesced=inbox.states_coalesced,
+            telemetry_events_received=telemetry,
+            link_messages_received=sum(v.state.messages_received for v in self._published.vehicles.values()
+                                       if v.state is not None),
+            commands_requested=requested,
+            commands_refused_inbox_full=inbox.requests_refused,
+            commands_sent=sent,
+            commands_finished=finished,
+            inbox_depth=inbox.depth(),
+            inbox_max_depth=inbox.max_depth,
+            inbox_overflowed=inbox.overflowed,
+            rows_written=w.rows_written,
+            write_errors=w.write_errors,
+            storage_queue_depth=w.queue_depth,
+        )
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until the core has handled everything queued before this call and every row it produced is
+        committed (for tests and tools). False if that did not happen within timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        if self._running:
+            barrier = _Barrier()
+            self._inbox.put_event(barrier)
+            if not barrier.reached.wait(timeout_s):
+                return False
+        return self._writer.flush(max(0.0, deadline - time.monotonic()))
+
+    # --- link threads ---------------------------------------------------------------------------------
+
+    def _on_telemetry(self, event: object) -> None:
+        """Called from link threads: must never block or raise."""
+        try:
+            with self._lock:
+                self._telemetry_events += 1
+            if isinstance(event, StateUpdated):
+                self._inbox.put_state(event)
+            else:
+                self._inbox.put_event(event)
+        except Exception:  # pragma: no cover - defensive: never break a link thread
+            log.exception("dropping telemetry event %r", event)
+
+    # --- the core thread --------------------------------------------------------------------------------
+
+    def _core_loop(self) -> None:
+        while True:
+            item = self._inbox.get(0.2)
+            for state_event in self._inbox.take_states():
+                self._apply(state_event)
+            if item is _STOP:
+                for state_event in self._inbox.take_states():
+                    self._apply(state_event)
+                return
+            if isinstance(item, _Barrier):
+                item.reached.set()
+            elif item is not _EMPTY and item is not _WAKE:
+                self._apply(item)
+
+    def _apply(self, event: object) -> None:
+        try:
+            self._state, actions = core.handle(self._state, event, self._clock())  # type: ignore[arg-type]
+        except Exception:
+            log.exception("core failed on %r; event skipped", event)
+            return
+        self._published = self._state
+        rows = [a.row for a in actions if isinstance(a, Record)]
+        seq = self._writer.submit(rows) if rows else 0
+        for row in rows:
+            if isinstance(row, EventRow):
+                log.log(_LOG_LEVELS.get(row.severity, logging.INFO), "%s: %s", row.vehicle_id or "station", row.text)
+        for action in actions:
+            if isinstance(action, SendCommand):
+                with self._lock:
+                    self._sent += 1
+                assert self._pool is not None
+                try:
+                    self._pool.submit(self._execute, action, seq)
+                except RuntimeError:  # pool shut down while stopping
+                    self._inbox.put_event(CommandFinished(action.request_id, action.vehicle_id, action.action, False,
+                                                          error_kind="station_stopped", error="station stopping"))
+            elif isinstance(action, Reply):
+                with self._lock:
+                    future = self._futures.pop(action.outcome.request_id, None)
+                if future is not None:
+                    future.set_result(action.outcome)
+
+    def _shell_refusal(self, request: CommandRequest, reason: str, record: bool = True) -> CommandOutcome:
+        """A request refused before it reached the core (inbox full, station stopped): still recorded."""
+        if record:
+            now = self._clock()
+            self._writer.submit([
+                CommandRow(request.request_id, request.vehicle_id, str(request.action), core.plain(request.args),
+                           request.requested_by, now, "refused", reason),
+                EventRow(request.vehicle_id, now, "decision", "warning",
+                         f"refused {request.action} requested by {request.requested_by}: {reason}",
+                         {"request_id": request.request_id, "action": request.action, "decision": "refused"}),
+            ])
+        log.warning("%s: refused %s: %s", request.vehicle_id, request.action, reason)
+        return CommandOutcome(request.request_id, request.vehicle_id, str(request.action), "refused_by_station", reason)
+
+    # --- the worker pool ------------------------------------------------------------------------------
+
+    def _execute(self, cmd: SendCommand, audit_seq: int) -> None:
+        """Runs a checked command on a worker thread; the result goes back to the inbox, always."""
+        started = time.monotonic()
+        finished: CommandFinished
+        try:
+            if self._closing:
+                raise _NotSent("station stopping; command not sent")
+            if not self._writer.wait_committed(audit_seq, self._audit_timeout_s):
+                if cmd.action not in core.SAFETY_ACTIONS:
+                    raise _NotSent("audit trail not writable; command not sent")
+                log.error("%s: audit row not committed, sending safety action %s anyway", cmd.vehicle_id, cmd.action)
+            if self._fleet is None:
+                raise _NotSent("no fleet")
+            vehicle = self._fleet.get(cmd.vehicle_id)
+            if vehicle is None:
+                raise LinkDown(f"vehicle {cmd.vehicle_id} has no link")
+            result = _call(vehicle, cmd)
+            elapsed = time.monotonic() - started
+            if isinstance(result, CommandAck):
+                finished = CommandFinished(cmd.request_id, cmd.vehicle_id, cmd.action, True, result.command,
+                                           result.result, result.result_name, result.attempts, result.round_trip_s)
+            else:
+                finished = CommandFinished(cmd.request_id, cmd.vehicle_id, cmd.action, True, round_trip_s=elapsed,
+                                           result_name="DONE", detail=None if result is None else repr(result)[:200])
+        except CommandRefused as exc:
+            finished = CommandFinished(cmd.request_id, cmd.vehicle_id, cmd.action, False, exc.command, exc.result,
+                                       exc.result_name, round_trip_s=time.monotonic() - started,
+                                       error_kind="refused", error=str(exc))
+        except MissionError as exc:
+            finished = CommandFinished(cmd.request_id, cmd.vehicle_id, cmd.action, False, None, exc.result,
+                                       exc.result_name, round_trip_s=time.monotonic() - started,
+                                       error_kind="mission", error=str(exc))
+        except (CommandTimeout, LinkDown, ParamError, TelemetryError, _NotSent) as exc:
+            kind = {CommandTimeout: "timeout", LinkDown: "link_down", ParamError: "param",
+                    _NotSent: "not_sent"}.get(type(exc), type(exc).__name__)
+            command = getattr(exc, "command", None)
+            finished = CommandFinished(cmd.request_id, cmd.vehicle_id, cmd.action, False, command,
+                                       attempts=getattr(exc, "attempts", None),
+                                       round_trip_s=time.monotonic() - started, error_kind=kind, error=str(exc))
+        except Exception as exc:  # a bug in a lower layer must not lose the result
+            log.exception("%s: %s failed unexpectedly", cmd.vehicle_id, cmd.action)
+            finished = CommandFinished(cmd.request_id, cmd.vehicle_id, cmd.action, False,
+                                       round_trip_s=time.monotonic() - started, error_kind="internal",
+                                       error=f"{type(exc).__name__}: {exc}")
+        with self._lock:
+            self._finished += 1
+        self._inbox.put_event(finished)
+
+
+class _NotSent(Exception):
+    pass
+
+
+class _Barrier:
+    """Put through the inbox by flush(): the core sets `reached` when it gets there."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+
+
+def _call(vehicle: Any, cmd: SendCommand) -> Any:
+    """Map a checked action onto the telemetry Vehicle API."""
+    a = cmd.args
+    if cmd.action == "arm":
+        return vehicle.arm()
+    if cmd.action == "disarm":
+        return vehicle.disarm()
+    if cmd.action == "takeoff":
+        return vehicle.takeoff(a["alt_rel_m"])
+    if cmd.action == "goto":
+        return vehicle.goto(a["lat_deg"], a["lon_deg"], a["alt_rel_m"])
+    if cmd.action == "rtl":
+        return vehicle.rtl()
+    if cmd.action == "land":
+        return vehicle.land()
+    if cmd.action == "set_mode":
+        return vehicle.set_mode(a["mode"])
+    if cmd.action == "upload_mission":
+        return vehicle.upload_mission(list(a["items"]), a["mission_type"])
+    raise _NotSent(f"no telemetry call for action {cmd.action!r}")

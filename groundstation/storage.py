@@ -1,0 +1,426 @@
+"""The station's record: SQLite with schema migrations, one writer thread, readers on their own connections.
+
+What is stored (one table each): vehicles, link changes, commands (the audit trail: who asked, when, the
+action and its parameters, the station's decision and reason, then the vehicle's result with the MAV_RESULT
+name, attempts, round trip and error), events (status texts, mode/arm/link changes, battery warnings,
+decisions) and mission runs.
+
+Schema: `MIGRATIONS` is an ordered list of SQL steps; the database's `PRAGMA user_version` says how many
+have been applied. Opening a database applies the missing ones, each in one transaction together with its
+user_version bump (all or nothing); a database newer than this code is refused (`SchemaTooNew`).
+
+Durability: WAL journal with synchronous=FULL, and the writer commits once per batch (everything queued
+when it wakes up), so a row is either committed or was never acknowledged as committed, and a process
+killed with -9 loses at most the batch in progress, never a committed one. `StorageWriter.wait_committed`
+lets the station write the audit row of a command BEFORE it is sent to the vehicle.
+
+Threads: exactly one thread (the writer's) owns the read-write connection. `StorageReader` opens its own
+connection in query-only mode; use one per thread.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from groundstation.core import CommandResultRow, CommandRow, EventRow, LinkRow, MissionRunRow, Row, VehicleRow
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the audit trail and the event log
+    """
+    CREATE TABLE vehicles (
+        vehicle_id   TEXT PRIMARY KEY,
+        url          TEXT NOT NULL,
+        system_id    INTEGER,
+        is_simulator INTEGER,
+        first_seen_s REAL NOT NULL,
+        last_seen_s  REAL NOT NULL
+    );
+    CREATE TABLE link_changes (
+        id         INTEGER PRIMARY KEY,
+        vehicle_id TEXT NOT NULL,
+        at_s       REAL NOT NULL,
+        up         INTEGER NOT NULL CHECK (up IN (0, 1)),
+        reason     TEXT NOT NULL
+    );
+    CREATE TABLE commands (
+        id             INTEGER PRIMARY KEY,
+        request_id     TEXT NOT NULL,
+        vehicle_id     TEXT NOT NULL,
+        action         TEXT NOT NULL,
+        params_json    TEXT NOT NULL,
+        requested_by   TEXT NOT NULL,
+        requested_at_s REAL NOT NULL,
+        decision       TEXT NOT NULL CHECK (decision IN ('sent', 'refused')),
+        reason         TEXT NOT NULL,
+        status         TEXT,
+        command        INTEGER,
+        result         INTEGER,
+        result_name    TEXT,
+        round_trip_s   REAL,
+        error          TEXT,
+        finished_at_s  REAL
+    );
+    CREATE TABLE events (
+        id         INTEGER PRIMARY KEY,
+        vehicle_id TEXT,
+        at_s       REAL NOT NULL,
+        kind       TEXT NOT NULL,
+        severity   TEXT NOT NULL,
+        text       TEXT NOT NULL,
+        data_json  TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+    # 2: mission runs, command attempts, indexes for the per-vehicle queries
+    """
+    CREATE TABLE mission_runs (
+        run_id           TEXT PRIMARY KEY,
+        vehicle_id       TEXT NOT NULL,
+        mission_type     TEXT NOT NULL,
+        item_count       INTEGER NOT NULL,
+        status           TEXT NOT NULL,
+        last_reached_seq INTEGER,
+        created_at_s     REAL NOT NULL,
+        updated_at_s     REAL NOT NULL
+    );
+    ALTER TABLE commands ADD COLUMN attempts INTEGER;
+    CREATE INDEX commands_request ON commands (request_id);
+    CREATE INDEX commands_vehicle_at ON commands (vehicle_id, requested_at_s);
+    CREATE INDEX events_vehicle_at ON events (vehicle_id, at_s);
+    CREATE INDEX link_changes_vehicle_at ON link_changes (vehicle_id, at_s);
+    """,
+)
+
+TABLES = ("vehicles", "link_changes", "commands", "events", "mission_runs")
+
+
+class StorageError(Exception):
+    """The database cannot be opened, migrated or written."""
+
+
+class SchemaTooNew(StorageError):
+    def __init__(self, path: str, found: int, known: int):
+        super().__init__(
+            f"{path}: database schema version {found} is newer than this code knows ({known}); "
+            "refusing to touch it (upgrade the station, or use another storage path)"
+        )
+        self.found = found
+        self.known = known
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS, path: str = "<db>") -> int:
+    """Apply the missing migrations, each in its own transaction with its user_version; return the version."""
+    current = schema_version(conn)
+    if current > len(migrations):
+        raise SchemaTooNew(path, current, len(migrations))
+    for version in range(current + 1, len(migrations) + 1):
+        script = f"BEGIN IMMEDIATE;\n{migrations[version - 1]}\nPRAGMA user_version = {version};\nCOMMIT;"
+        try:
+            conn.executescript(script)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StorageError(f"{path}: migration {version} failed: {exc}") from exc
+        log.info("storage %s: schema migrated to version %d", path, version)
+    return len(migrations)
+
+
+def open_database(path: str | Path, migrations: tuple[str, ...] = MIGRATIONS, *,
+                  check_same_thread: bool = True) -> sqlite3.Connection:
+    """Open (creating if needed) a database in WAL mode and bring its schema up to date."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread, timeout=10.0)
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(f"{path}: cannot open database: {exc}") from exc
+    try:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StorageError(f"{path}: cannot use WAL journal (got {mode})")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn, migrations, str(path))
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StorageError(f"{path}: not a usable SQLite database: {exc}") from exc
+    except StorageError:
+        conn.close()
+        raise
+    return conn
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def write_row(conn: sqlite3.Connection, row: Row) -> None:
+    """Write one core row (inside the caller's transaction)."""
+    if isinstance(row, EventRow):
+        conn.execute(
+            "INSERT INTO events (vehicle_id, at_s, kind, severity, text, data_json) VALUES (?, ?, ?, ?, ?, ?)",
+            (row.vehicle_id, row.at_s, row.kind, row.severity, row.text, _json(dict(row.data))),
+        )
+    elif isinstance(row, CommandRow):
+        conn.execute(
+            "INSERT INTO commands (request_id, vehicle_id, action, params_json, requested_by, requested_at_s,"
+            " decision, reason, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row.request_id, row.vehicle_id, row.action, _json(row.params), row.requested_by, row.requested_at_s,
+             row.decision, row.reason, "refused_by_station" if row.decision == "refused" else "sent"),
+        )
+    elif isinstance(row, CommandResultRow):
+        cur = conn.execute(
+            "UPDATE commands SET status = ?, command = ?, result = ?, result_name = ?, attempts = ?,"
+            " round_trip_s = ?, error = ?, finished_at_s = ?"
+            " WHERE id = (SELECT max(id) FROM commands WHERE request_id = ? AND decision = 'sent')",
+            (row.status, row.command, row.result, row.result_name, row.attempts, row.round_trip_s, row.error,
+             row.finished_at_s, row.request_id),
+        )
+        if cur.rowcount != 1:
+            raise StorageError(f"result for unknown command request {row.request_id!r}")
+    elif isinstance(row, LinkRow):
+        conn.execute(
+            "INSERT INTO link_changes (vehicle_id, at_s, up, reason) VALUES (?, ?, ?, ?)",
+            (row.vehicle_id, row.at_s, int(row.up), row.reason),
+        )
+    elif isinstance(row, VehicleRow):
+        conn.execute(
+            "INSERT INTO vehicles (vehicle_id, url, system_id, is_simulator, first_seen_s, last_seen_s)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vehicle_id) DO UPDATE SET"
+            " url = CASE WHEN excluded.url != '' THEN excluded.url ELSE url END,"
+            " system_id = coalesce(excluded.system_id, system_id),"
+            " is_simulator = coalesce(excluded.is_simulator, is_simulator),"
+            " last_seen_s = excluded.last_seen_s",
+            (row.vehicle_id, row.url, row.system_id, None if row.is_simulator is None else int(row.is_simulator),
+             row.at_s, row.at_s),
+        )
+    elif isinstance(row, MissionRunRow):
+        conn.execute(
+            "INSERT INTO mission_runs (run_id, vehicle_id, mission_type, item_count, status, last_reached_seq,"
+            " created_at_s, updated_at_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET"
+            " status = excluded.status, last_reached_seq = coalesce(excluded.last_reached_seq, last_reached_seq),"
+            " updated_at_s = excluded.updated_at_s",
+            (row.run_id, row.vehicle_id, row.mission_type, row.item_count, row.status, row.last_reached_seq,
+             row.at_s, row.at_s),
+        )
+    else:
+        raise StorageError(f"cannot store {type(row).__name__}")
+
+
+@dataclass(frozen=True)
+class WriterCounters:
+    rows_submitted: int
+    rows_written: int
+    batches_committed: int
+    write_errors: int
+    queue_depth: int
+
+
+_STOP = object()
+
+
+class StorageWriter:
+    """The single writer: a thread that owns the read-write connection and commits once per batch.
+
+    Queue policy: unbounded, never drops a row (rows are small and derived events are rare; the core thread
+    must never block on the disk). A row that cannot be written (a bug or a full disk) is logged and counted
+    in `write_errors`; the other rows of its batch are still written.
+    """
+
+    def __init__(self, path: str | Path, *, batch_max: int = 1000):
+        self.path = Path(path)
+        self._batch_max = batch_max
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._committed = threading.Condition(self._lock)
+        self._next_seq = 0
+        self._committed_seq = 0
+        self._rows_written = 0
+        self._batches = 0
+        self._errors = 0
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    def start(self) -> "StorageWriter":
+        """Open and migrate the database (errors are raised here, in the caller's thread), then start writing."""
+        self._conn = open_database(self.path, check_same_thread=False)
+        self._thread = threading.Thread(target=self._run, name="storage-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def submit(self, rows: list[Row]) -> int:
+        """Queue rows (in order); return the sequence number to pass to wait_committed."""
+        with self._lock:
+            for row in rows:
+                self._next_seq += 1
+                self._queue.put((self._next_seq, row))
+            return self._next_seq
+
+    def wait_committed(self, seq: int, timeout_s: float | None = None) -> bool:
+        with self._committed:
+            return self._committed.wait_for(lambda: self._committed_seq >= seq, timeout_s)
+
+    def flush(self, timeout_s: float | None = 10.0) -> bool:
+        with self._lock:
+            seq = self._next_seq
+        return self.wait_committed(seq, timeout_s)
+
+    def counters(self) -> WriterCounters:
+        with self._lock:
+            return WriterCounters(self._next_seq, self._rows_written, self._batches, self._errors,
+                                  self._next_seq - self._committed_seq)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Write everything queued, then close the connection."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.error("storage writer did not finish within %.0f s", timeout_s)
+        self._thread = None
+
+    def _run(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            while len(batch) < self._batch_max:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if any(item is _STOP for item in batch):
+                stopping = True
+                batch = [item for item in batch if item is not _STOP]
+            if batch:
+                self._write_batch(conn, batch)
+        conn.close()
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[tuple[int, Row]]) -> None:
+        written = errors = 0
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for _, row in batch:
+                write_row(conn, row)
+            conn.execute("COMMIT")
+            written = len(batch)
+        except (sqlite3.Error, StorageError) as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.error("storage: batch of %d rows failed (%s); writing them one by one", len(batch), exc)
+            for _, row in batch:  # salvage every row that can be written
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    write_row(conn, row)
+                    conn.execute("COMMIT")
+                    written += 1
+                except (sqlite3.Error, StorageError) as row_exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    errors += 1
+                    log.error("storage: cannot write %r: %s", row, row_exc)
+        with self._committed:
+            self._rows_written += written
+            self._errors += errors
+            self._batches += 1
+            self._committed_seq = max(self._committed_seq, batch[-1][0])
+            self._committed.notify_all()
+
+
+class StorageReader:
+    """Queries for tests, the CLI and (later) the web map; one per thread, query-only."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise StorageError(f"{self.path}: no such database")
+        self._conn = sqlite3.connect(self.path, timeout=10.0)
+        self._conn.row_factory = sqlite3.Row
+        version = schema_version(self._conn)
+        if version > len(MIGRATIONS):
+            self._conn.close()
+            raise SchemaTooNew(str(self.path), version, len(MIGRATIONS))
+        if version < len(MIGRATIONS):
+            self._conn.close()
+            raise StorageError(f"{self.path}: schema version {version}, not yet migrated to {len(MIGRATIONS)} "
+                               "(open it with the station, or open_database(), first)")
+        self._conn.execute("PRAGMA query_only=ON")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "StorageReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        out = []
+        for r in self._conn.execute(sql, params):
+            d = dict(r)
+            for key in ("params_json", "data_json"):
+                if key in d:
+                    d[key[:-5]] = json.loads(d.pop(key))
+            out.append(d)
+        return out
+
+    @staticmethod
+    def _where(vehicle_id: str | None, extra: dict[str, Any] | None = None) -> tuple[str, tuple[Any, ...]]:
+        clauses, params = [], []
+        if vehicle_id is not None:
+            clauses.append("vehicle_id = ?")
+            params.append(vehicle_id)
+        for column, value in (extra or {}).items():
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+    def vehicles(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM vehicles ORDER BY vehicle_id")
+
+    def commands(self, vehicle_id: str | None = None, *, decision: str | None = None,
+                 limit: int = 100) -> list[dict[str, Any]]:
+        """Most recent first."""
+        where, params = self._where(vehicle_id, {"decision": decision})
+        return self._rows(f"SELECT * FROM commands{where} ORDER BY id DESC LIMIT ?", params + (limit,))
+
+    def command(self, request_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM commands WHERE request_id = ? ORDER BY id DESC LIMIT 1", (request_id,))
+        return rows[0] if rows else None
+
+    def events(self, vehicle_id: str | None = None, *, kind: str | None = None,
+               limit: int = 1000) -> list[dict[str, Any]]:
+        """Oldest first (the last `limit`)."""
+        where, params = self._where(vehicle_id, {"kind": kind})
+        rows = self._rows(f"SELECT * FROM events{where} ORDER BY id DESC LIMIT ?", params + (limit,))
+        return rows[::-1]
+
+    def link_changes(self, vehicle_id: str | None = None) -> list[dict[str, Any]]:
+        where, params = self._where(vehicle_id)
+        return self._rows(f"SELECT * FROM link_changes{where} ORDER BY id", params)
+
+    def mission_runs(self, vehicle_id: str | None = None) -> list[dict[str, Any]]:
+        where, params = self._where(vehicle_id)
+        return self._rows(f"SELECT * FROM mission_runs{where} ORDER BY created_at_s", params)
+
+    def counts(self) -> dict[str, int]:
+        return {t: int(self._conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES}
+
+    def integrity(self) -> str:
+        """'ok' when SQLite finds the file consistent."""
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
