@@ -25,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/station.py
+	$(PY) benchmarks/planning.py
 
 clean:
 	rm -rf $(VENV) var

@@ -56,6 +56,16 @@ class VehicleConfig(_Frozen):
     url: str
     system_id: int | None = Field(default=None, ge=1, le=255)
     link_timeout_s: float = Field(default=3.0, gt=0.0, le=60.0)
+    # MAVLink message name -> Hz requested with SET_MESSAGE_INTERVAL; unset: telemetry's default set
+    stream_rates_hz: dict[str, float] | None = None
+
+    @field_validator("stream_rates_hz")
+    @classmethod
+    def _rates(cls, rates: dict[str, float] | None) -> dict[str, float] | None:
+        bad = [f"{name}={hz}" for name, hz in (rates or {}).items() if not 0.0 <= hz <= 50.0]
+        if bad:
+            raise ValueError("rates must be 0..50 Hz: " + ", ".join(bad))
+        return rates
 
     @field_validator("url")
     @classmethod

@@ -240,7 +240,7 @@ class Station:
             try:
                 self._fleet.add(vehicle.id, vehicle.url, link_timeout_s=vehicle.link_timeout_s,
                                 tlog_dir=None if tlog_dir is None else str(tlog_dir),
-                                target_system=vehicle.system_id)
+                                target_system=vehicle.system_id, stream_rates_hz=vehicle.stream_rates_hz)
             except Exception as exc:  # a broken entry must not stop the others
                 log.error("vehicle %s: cannot set up link %s: %s", vehicle.id, vehicle.url, exc)
                 self._inbox.put_event(VehicleUnavailable(vehicle.id, vehicle.url, f"{type(exc).__name__}: {exc}"))

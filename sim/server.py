@@ -637,9 +637,9 @@ class Vehicle:
             if interval_us > 0:
                 self.heartbeat_interval_s = interval_us / 1e6
             return cp.ACCEPTED
+        # ArduPilot accepts an interval for any message it knows how to send, even one it cannot send yet
+        # (HOME_POSITION before home is set): the stream starts once the message can be built.
         if mid not in _GROUP_OF and mid not in _ON_REQUEST:
-            return cp.FAILED
-        if self.build(mid) is None and mid not in _GROUP_OF:
             return cp.FAILED
         if interval_us < 0:
             link.msg_interval_s[mid] = -1.0

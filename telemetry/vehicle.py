@@ -342,12 +342,25 @@ class Vehicle:
 
     def _confirm(self, what: str, predicate: Callable[[VehicleState], bool], timeout_s: float | None) -> VehicleState:
         timeout_s = self._confirm_timeout if timeout_s is None else timeout_s
+        if not predicate(self.state):
+            self._request_heartbeat_now()
         try:
             return self.wait_until(predicate, timeout_s, what)
         except WaitTimeout as exc:
             s = exc.last_state
             raise NotConfirmed(f"{self.vehicle_id}: {what}", timeout_s,
                                f"mode {s.mode}, {'armed' if s.armed else 'disarmed'}") from None
+
+    def _request_heartbeat_now(self) -> None:
+        """Ask for a HEARTBEAT at once (MAV_CMD_REQUEST_MESSAGE, not waited for) so that a mode or arming
+        change is confirmed without waiting up to a second for the periodic one. A vehicle that ignores the
+        request is still confirmed by its next periodic HEARTBEAT."""
+        try:
+            system, component = self._target("REQUEST_MESSAGE(HEARTBEAT)")
+            self._link.send(self._link.encoder.command_long_encode(
+                system, component, _MAV.MAV_CMD_REQUEST_MESSAGE, 0, _MAV.MAVLINK_MSG_ID_HEARTBEAT, 0, 0, 0, 0, 0, 0))
+        except LinkDown:
+            pass
 
     def arm(self, force: bool = False, *, timeout_s: float = 1.5, retries: int = 3,
             confirm_timeout_s: float | None = None) -> CommandAck:
