@@ -12,6 +12,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "run the station against a simulated fleet (the README's main job)"),
     "sim": ("sim", "run simulated ArduCopter vehicles (SITL-compatible TCP ports)"),
     "flight-test": ("flight_test", "fly a scripted check flight on one vehicle"),
+    "vision": ("vision", "count people in video, evaluate accuracy, benchmark speed"),
+    "plan": ("plan", "plan a patrol mission and write a QGroundControl .plan"),
 }
 
 

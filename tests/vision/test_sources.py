@@ -1,0 +1,146 @@
+"""Frame sources and bad input: corrupt, truncated and non-video files, non-images, dying streams."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.vision.conftest import PETS, VISDRONE, need
+from tests.vision.httpclip import ClipServer
+from vision.errors import NotAnImageError, SourceOpenError
+from vision.sources import FileSource, LatestFrameSlot, LiveSource, PushSource, is_live_target
+
+
+def test_video_file_frames_in_order():
+    src = FileSource(need(PETS))
+    assert src.fps == pytest.approx(10.0) and src.declared_frames == 795
+    frames = []
+    for f in src.frames():
+        frames.append(f)
+        if len(frames) == 5:
+            break
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4]
+    assert [f.capture_time_s for f in frames] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    assert frames[0].image.shape == (360, 480, 3)
+    src.close()
+
+
+def test_image_file_is_one_frame():
+    src = FileSource(need(VISDRONE[0]))
+    frames = list(src.frames())
+    assert len(frames) == 1 and frames[0].image.shape == (1080, 1920, 3)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SourceOpenError, match="no such file"):
+        FileSource(tmp_path / "none.mp4")
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a png", bytes(range(256)) * 40])
+def test_an_image_that_is_not_an_image(tmp_path, content):
+    bad = tmp_path / "photo.png"
+    bad.write_bytes(content)
+    with pytest.raises(NotAnImageError, match="photo.png"):
+        FileSource(bad)
+
+
+def test_corrupt_video(tmp_path):
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes())
+    with pytest.raises(SourceOpenError, match="clip.mp4"):
+        src = FileSource(bad)
+        list(src.frames())
+
+
+def test_truncated_video_ends_early_and_says_so(tmp_path):
+    data = need(PETS).read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 4])
+    src = FileSource(cut)
+    n = sum(1 for _ in src.frames())
+    assert 0 < n < 795
+    assert src.ended_early and src.frames_read == n
+
+
+def test_latest_frame_slot_keeps_only_the_newest():
+    slot = LatestFrameSlot()
+    push = PushSource()
+    for i in range(5):
+        push.push(np.zeros((2, 2, 3), np.uint8), float(i))
+    frame = push.latest(0.1)
+    assert frame.index == 4 and frame.capture_time_s == 4.0
+    assert push.latest(0.05) is None  # nothing newer
+    assert slot.take(0.01) is None
+
+
+def test_push_source_wakes_a_waiting_reader():
+    push = PushSource()
+    got = []
+    reader = threading.Thread(target=lambda: got.append(push.latest(5.0)))
+    reader.start()
+    push.push(np.ones((2, 2, 3), np.uint8), 12.5)
+    reader.join(5.0)
+    assert got and got[0].capture_time_s == 12.5
+
+
+def test_live_targets():
+    assert is_live_target("rtsp://127.0.0.1/x") and is_live_target("device:0") and is_live_target("http://127.0.0.1/a")
+    assert not is_live_target("clips/a.mp4")
+
+
+def _collect(src, until, timeout_s=30.0):
+    frames = 0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not until(frames):
+        if src.latest(0.2) is not None:
+            frames += 1
+        if src.finished:
+            break
+    return frames
+
+
+def test_stream_that_dies_mid_run_is_reported_and_reconnected():
+    clip = need(PETS)
+    statuses = []
+    with ClipServer(clip, cut_bytes=clip.stat().st_size // 5, cut_requests=1) as server:
+        src = LiveSource(server.url, "cam1", on_status=statuses.append, backoff_initial_s=0.1, stale_after_s=3.0)
+        src.start()
+        try:
+            frames = _collect(src, lambda n: src.reconnects >= 1 and n >= 30 and src.state == "live")
+        finally:
+            src.stop()
+    states = [s.state for s in statuses]
+    assert states[:2] == ["opening", "live"]
+    assert "dead" in states and "reconnecting" in states
+    assert states.index("dead") < states.index("reconnecting") < len(states) - 1 - states[::-1].index("live")
+    assert frames >= 30 and server.state["requests"] >= 2
+    assert all(s.stream_id == "cam1" for s in statuses)
+
+
+def test_stream_that_never_answers_fails_after_backoff():
+    import socket
+
+    with socket.socket() as s:  # a free loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    statuses = []
+    src = LiveSource(f"http://127.0.0.1:{port}/none", "cam2", on_status=statuses.append,
+                     backoff_initial_s=0.05, backoff_max_s=0.1, max_failures=3, stale_after_s=1.0).start()
+    deadline = time.monotonic() + 30
+    while not src.finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+    src.stop()
+    assert src.state == "failed"
+    assert [s.state for s in statuses].count("reconnecting") == 2
+    assert statuses[-1].state == "failed" and "gave up" in statuses[-1].message
+
+
+def test_realtime_file_replay_ends():
+    statuses = []
+    src = LiveSource(str(need(PETS)), "replay", on_status=statuses.append, realtime_file=True).start()
+    try:
+        frames = _collect(src, lambda n: n >= 5)
+    finally:
+        src.stop()
+    assert frames >= 5
+    assert statuses[1].state == "live"

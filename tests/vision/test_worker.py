@@ -1,0 +1,94 @@
+"""Worker processes: one per stream (spawn), small records only, a failing stream never stops the others,
+frames without a pose are flagged, frames with one are placed on the ground."""
+import pickle
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.vision.conftest import CACHE, MODEL, PETS, need
+from vision.camera import CameraModel
+from vision.detector import DetectorConfig
+from vision.pipeline import GeoConfig
+from vision.pose import VehiclePose
+from vision.records import CrowdObservation, FrameResult, StreamStatus, WorkerStats
+from vision.worker import StreamSpec, VisionWorkers
+
+pytestmark = pytest.mark.slow
+
+
+def collect(workers, until, timeout_s=150.0):
+    records = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not until(records):
+        records.extend(workers.poll(0.5))
+    return records
+
+
+def done(stream_ids):
+    def check(records):
+        finished = {r.stream_id for r in records if isinstance(r, WorkerStats)}
+        finished |= {r.stream_id for r in records if isinstance(r, StreamStatus) and r.state == "failed"}
+        return set(stream_ids) <= finished
+    return check
+
+
+def test_workers_serve_streams_independently(tmp_path):
+    need(MODEL), need(PETS)
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x01garbage" * 5000)
+    detector = DetectorConfig(model_path=MODEL, imgsz=480, cache_dir=CACHE)
+    camera = CameraModel.from_hfov(480, 360, 60.0)
+    workers = VisionWorkers()
+    workers.start(StreamSpec("good", str(PETS), "drone-1", detector, GeoConfig(camera), tiles="off", max_frames=10))
+    workers.start(StreamSpec("bad", str(corrupt), "drone-2", detector, tiles="off"))
+    workers.start(StreamSpec("nomodel", str(PETS), "drone-3", DetectorConfig(model_path=tmp_path / "missing.pt")))
+    # media times 0.0 .. 0.9 s; poses only at 0.0 and 0.1 s (+0.5 s extrapolation), so later frames have none
+    for t in (0.0, 0.1):
+        workers.send_pose("good", VehiclePose(t, 22.05, 112.46, 12.0, 90.0, gimbal_pitch_deg=-35.0))
+    try:
+        records = collect(workers, done(["good", "bad", "nomodel"]))
+    finally:
+        workers.stop()
+    by_type = {}
+    for r in records:
+        by_type.setdefault(type(r), []).append(r)
+        assert len(pickle.dumps(r)) < 20_000  # small records, never frames
+    failed = {r.stream_id: r.message for r in by_type[StreamStatus] if r.state == "failed"}
+    assert "corrupt.mp4" in failed["bad"]
+    assert "missing.pt" in failed["nomodel"]
+    assert "good" not in failed
+    frames = [r for r in by_type[FrameResult] if r.stream_id == "good"]
+    assert [f.frame_index for f in frames] == list(range(10))
+    assert all(2 <= f.count_in_view <= 5 for f in frames)
+    assert frames[-1].unique_seen >= 2
+    assert any(d.track_id is not None for d in frames[-1].detections)
+    with_pose = [f for f in frames if f.capture_time_s <= 0.1]
+    without = [f for f in frames if f.capture_time_s > 0.65]  # past the last pose + extrapolation
+    assert with_pose and all(not f.pose_missing and len(f.people) == f.count_in_view for f in with_pose)
+    assert all(f.pose_missing and f.people == () for f in without) and without
+    person = with_pose[0].people[0]
+    assert abs(person.lat_deg - 22.05) < 0.001 and person.lon_deg > 112.46  # ahead of a drone heading east
+    assert person.drone_id == "drone-1" and person.uncertainty_m > 0
+    stats = [r for r in by_type[WorkerStats] if r.stream_id == "good"][0]
+    assert stats.frames_analysed == 10 and stats.peak_rss_mb > 0
+    assert all(isinstance(c, CrowdObservation) for c in by_type.get(CrowdObservation, []))
+
+
+def test_a_killed_worker_is_reported_and_others_continue():
+    need(MODEL), need(PETS)
+    detector = DetectorConfig(model_path=MODEL, imgsz=320, cache_dir=CACHE)
+    workers = VisionWorkers()
+    workers.start(StreamSpec("victim", str(PETS), "d1", detector, tiles="off", realtime=True))
+    workers.start(StreamSpec("survivor", str(PETS), "d2", detector, tiles="off", realtime=True, analyses_per_s=5))
+    try:
+        first = collect(workers, lambda rs: {"victim", "survivor"} <= {r.stream_id for r in rs if isinstance(r, FrameResult)})
+        assert {"victim", "survivor"} <= {r.stream_id for r in first if isinstance(r, FrameResult)}
+        workers._procs["victim"].kill()
+        later = collect(workers, lambda rs: any(isinstance(r, StreamStatus) and r.stream_id == "victim" and r.state == "failed" for r in rs)
+                        and sum(isinstance(r, FrameResult) and r.stream_id == "survivor" for r in rs) >= 3, timeout_s=60)
+    finally:
+        workers.stop()
+    assert any(isinstance(r, StreamStatus) and r.stream_id == "victim" and r.state == "failed" for r in later)
+    assert sum(isinstance(r, FrameResult) and r.stream_id == "survivor" for r in later) >= 3
+    assert workers.alive() == {"victim": False, "survivor": False}

@@ -1,0 +1,132 @@
+"""One stream's analysis chain: detect -> track -> geo-register -> crowd clusters, frame by frame.
+
+Owned by one thread (a worker process's main loop, or a CLI command). Geo-registration needs a
+camera model and the vehicle's pose at the frame's capture time; a frame without a pose is flagged
+(``pose_missing``) and still counted in view, never placed on the map from a guess.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from vision.camera import CameraModel, PoseErrors, expected_person_height_px, pixels_to_ground
+from vision.counting import crowd_clusters
+from vision.detector import PersonDetector
+from vision.pose import PoseHistory, VehiclePose
+from vision.records import CrowdObservation, FrameResult, FrameTimings, PersonOnGround
+from vision.sources import Frame
+from vision.tracker import PersonTracker
+
+
+@dataclass(frozen=True)
+class GeoConfig:
+    camera: CameraModel
+    errors: PoseErrors = PoseErrors()
+    crowd_radius_m: float = 2.0
+    crowd_min_people: int = 3
+
+
+class StreamPipeline:
+    def __init__(
+        self,
+        stream_id: str,
+        drone_id: str,
+        detector: PersonDetector,
+        tracker: PersonTracker | None,
+        geo: GeoConfig | None = None,
+        tiles: str | tuple[int, int] = "auto",
+    ):
+        self.stream_id = stream_id
+        self.drone_id = drone_id
+        self.detector = detector
+        self.tracker = tracker
+        self.geo = geo
+        self.tiles = tiles
+        self.poses = PoseHistory()
+
+    def add_pose(self, pose: VehiclePose) -> None:
+        self.poses.add(pose)
+
+    def _geometry(self, frame: Frame):
+        """(camera scaled to the frame, pose at capture time or None, expected person height px or None)."""
+        if self.geo is None:
+            return None, None, None
+        h, w = frame.image.shape[:2]
+        camera = self.geo.camera
+        if (camera.width_px, camera.height_px) != (w, h):
+            camera = camera.scaled_to(w, h)
+        pose = self.poses.at(frame.capture_time_s)
+        expected = expected_person_height_px(camera, pose.camera_pose()) if pose is not None else None
+        return camera, pose, expected
+
+    def process(self, frame: Frame) -> tuple[FrameResult, tuple[CrowdObservation, ...]]:
+        """Analyse one frame (latency mode: live sources)."""
+        camera, pose, expected_px = self._geometry(frame)
+        t0 = time.perf_counter()
+        found = self.detector.detect(frame.image, self.tiles, expected_px)
+        return self._after_detection(frame, found, camera, pose, (time.perf_counter() - t0) * 1e3)
+
+    def process_stream(self, frames):
+        """Analyse every frame of a sequence in order, with the detector's pipelined inference
+        (throughput mode keeps a frame per core in flight). Yields what ``process`` returns.
+        ``detect_ms`` is then the time between consecutive results, not one frame's latency."""
+        geometry: dict[int, tuple] = {}
+
+        def expected_px_of(frame: Frame):
+            geometry[frame.index] = self._geometry(frame)
+            return geometry[frame.index][2]
+
+        last = time.perf_counter()
+        for frame, found in self.detector.detect_stream(frames, lambda f: f.image, self.tiles, expected_px_of):
+            camera, pose, _ = geometry.pop(frame.index)
+            now = time.perf_counter()
+            yield self._after_detection(frame, found, camera, pose, (now - last) * 1e3)
+            last = time.perf_counter()
+
+    def _after_detection(self, frame: Frame, found, camera, pose, detect_ms: float):
+        h, w = frame.image.shape[:2]
+        t1 = time.perf_counter()
+        detections = found.detections
+        unique = 0
+        if self.tracker is not None:
+            detections = self.tracker.update(detections, (h, w), frame.capture_time_s)
+            unique = self.tracker.unique_seen()
+        t2 = time.perf_counter()
+        people: tuple[PersonOnGround, ...] = ()
+        crowds: tuple[CrowdObservation, ...] = ()
+        if camera is not None and pose is not None and detections:
+            feet = np.array([d.foot_px for d in detections], dtype=float)
+            ground = pixels_to_ground(camera, pose.camera_pose(), feet, self.geo.errors)
+            people = tuple(
+                PersonOnGround(
+                    float(ground.lat_deg[i]),
+                    float(ground.lon_deg[i]),
+                    float(ground.uncertainty_m[i]),
+                    d.confidence,
+                    self.drone_id,
+                    frame.capture_time_s,
+                    d.track_id,
+                )
+                for i, d in enumerate(detections)
+                if ground.valid[i]
+            )
+            crowds = crowd_clusters(
+                people, self.geo.crowd_radius_m, self.geo.crowd_min_people, self.drone_id, frame.capture_time_s
+            )
+        t3 = time.perf_counter()
+        result = FrameResult(
+            stream_id=self.stream_id,
+            frame_index=frame.index,
+            capture_time_s=frame.capture_time_s,
+            detections=detections,
+            count_in_view=len(detections),
+            unique_seen=unique,
+            model_version=self.detector.version,
+            tiles=found.grid,
+            people=people,
+            pose_missing=self.geo is not None and pose is None,
+            timings=FrameTimings(frame.decode_ms, detect_ms, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
+        )
+        return result, crowds

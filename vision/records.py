@@ -1,0 +1,134 @@
+"""Frozen records that leave the vision package: detections, per-frame results, people on the ground,
+zone and grid-cell counts, crowd observations and stream status. Units are in the field names.
+
+These are the only things a vision worker sends to the station (small, picklable, no frames).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One person box in full-frame pixel coordinates (x right, y down)."""
+
+    x1_px: float
+    y1_px: float
+    x2_px: float
+    y2_px: float
+    confidence: float
+    track_id: int | None = None
+
+    @property
+    def height_px(self) -> float:
+        return self.y2_px - self.y1_px
+
+    @property
+    def foot_px(self) -> tuple[float, float]:
+        """Bottom centre of the box: where the person stands."""
+        return ((self.x1_px + self.x2_px) / 2.0, self.y2_px)
+
+
+@dataclass(frozen=True)
+class PersonOnGround:
+    """A detected person's feet placed on the ground."""
+
+    lat_deg: float
+    lon_deg: float
+    uncertainty_m: float
+    confidence: float
+    drone_id: str
+    time_s: float
+    track_id: int | None = None
+
+
+@dataclass(frozen=True)
+class FrameTimings:
+    """Where one frame's time went, in milliseconds of wall clock."""
+
+    decode_ms: float = 0.0
+    detect_ms: float = 0.0
+    track_ms: float = 0.0
+    geo_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one analysed frame produced. ``pose_missing`` flags a frame that could not be geo-registered."""
+
+    stream_id: str
+    frame_index: int
+    capture_time_s: float
+    detections: tuple[Detection, ...]
+    count_in_view: int
+    unique_seen: int
+    model_version: str
+    tiles: tuple[int, int] = (1, 1)
+    people: tuple[PersonOnGround, ...] = ()
+    pose_missing: bool = False
+    timings: FrameTimings = field(default_factory=FrameTimings)
+
+
+@dataclass(frozen=True)
+class ZoneCount:
+    """People currently counted inside a zone, against its safe capacity."""
+
+    zone_id: str
+    count: int
+    capacity_persons: int
+    time_s: float
+
+    @property
+    def over_capacity(self) -> bool:
+        return self.count > self.capacity_persons
+
+
+@dataclass(frozen=True)
+class CellCount:
+    """People currently counted in one cell of the fixed city grid (cell indices east, north of the origin)."""
+
+    cell_east: int
+    cell_north: int
+    count: int
+    time_s: float
+
+    @property
+    def cell_id(self) -> str:
+        return f"{self.cell_east}:{self.cell_north}"
+
+
+@dataclass(frozen=True)
+class CrowdObservation:
+    """A cluster of people within ``r`` metres of one another, as seen by one drone at one time."""
+
+    centroid_lat_deg: float
+    centroid_lon_deg: float
+    count: int
+    radius_m: float
+    density_per_m2: float
+    confidence: float
+    drone_id: str
+    time_s: float
+
+
+@dataclass(frozen=True)
+class StreamStatus:
+    """A change in a stream's health: ``state`` is one of opening, live, dead, reconnecting, ended, failed."""
+
+    stream_id: str
+    state: str
+    message: str
+    time_s: float
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """A worker's closing summary: frames analysed, their rate, frames a live source overwrote, peak memory."""
+
+    stream_id: str
+    frames_analysed: int
+    elapsed_s: float
+    analysed_fps: float
+    dropped_frames: int
+    peak_rss_mb: float
+    model_version: str
