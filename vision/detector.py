@@ -8,10 +8,12 @@ in, normalised RGB inside the graph) and the batching of tiles are under our con
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +75,10 @@ def prepare_ultralytics(cache_dir: Path):
     from vision.torch_compat import ensure_torchvision_ops
 
     ensure_torchvision_ops()
-    import ultralytics
+    # Ultralytics prints its settings banner and binds its log handler to sys.stdout at import: send both
+    # to stderr, so that stdout carries only our own output (e.g. `vision eval --json`).
+    with contextlib.redirect_stdout(sys.stderr):
+        import ultralytics
 
     return ultralytics
 

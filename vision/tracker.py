@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from vision.detector import default_cache_dir, prepare_ultralytics
 from vision.records import Detection
 
 BYTETRACK_DEFAULTS = MappingProxyType(dict(
@@ -38,6 +39,7 @@ class PersonTracker:
     ):
         """``min_confidence``: the lowest score the detector reports (its tile threshold when tiling), so
         every reported person can start a track; ByteTrack's defaults assume 0.25."""
+        prepare_ultralytics(default_cache_dir())
         from ultralytics.trackers.byte_tracker import BYTETracker
 
         derived = {
