@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flight-test": ("flight_test", "fly a scripted check flight on one vehicle"),
     "vision": ("vision", "count people in video, evaluate accuracy, benchmark speed"),
     "plan": ("plan", "plan a patrol mission and write a QGroundControl .plan"),
+    "schedule": ("schedule", "add, list or remove recurring patrol schedules in the station database"),
 }
 
 

@@ -168,11 +168,37 @@ class Geofence(_Frozen):
         return self
 
 
+class PatrolSettings(_Frozen):
+    """Automatic patrols (schedules are stored in the station database: `groundstation schedule add`)."""
+
+    tick_s: float = Field(default=1.0, gt=0.0, le=60.0)  # how often the station looks at the schedules
+    grace_s: float = Field(default=600.0, ge=0.0, le=86_400.0)  # default grace period of a new schedule
+    # the vehicle type (missions.estimate.VehicleProfile): battery use of a plan and endurance for rotation
+    battery_capacity_wh: float = Field(default=262.0, gt=0.0)
+    flight_power_w: float = Field(default=380.0, gt=0.0)
+    reserve_pct: float = Field(default=25.0, ge=0.0, lt=100.0)
+    speed_m_s: float = Field(default=8.0, gt=0.0, le=30.0)
+    launch_overhead_s: float = Field(default=30.0, ge=0.0)
+    handover_s: float = Field(default=60.0, ge=0.0)
+
+    def profile(self):
+        from missions.estimate import VehicleProfile
+
+        return VehicleProfile(battery_capacity_wh=self.battery_capacity_wh, flight_power_w=self.flight_power_w,
+                              reserve_pct=self.reserve_pct)
+
+    def policy(self):
+        from groundstation.patrols import PatrolPolicy
+
+        return PatrolPolicy(self.profile(), self.speed_m_s, self.launch_overhead_s, self.handover_s)
+
+
 class StationConfig(_Frozen):
     station: StationSettings = Field(default_factory=StationSettings)
     vehicles: list[VehicleConfig] = Field(min_length=1)
     limits: Limits = Field(default_factory=Limits)
     geofence: Geofence | None = None
+    patrols: PatrolSettings = Field(default_factory=PatrolSettings)
 
 
 def _render(error: dict[str, Any]) -> str:

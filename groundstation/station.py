@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import logging
 import queue
+import sqlite3
 import threading
 import time
 import uuid
@@ -50,6 +51,8 @@ from groundstation.core import (
     VehicleConfigured,
     VehicleUnavailable,
 )
+from groundstation import schedules
+from groundstation.patrols import PatrolState, SchedulesLoaded, Tick
 from groundstation.storage import StorageWriter
 from telemetry.errors import (
     CommandRefused,
@@ -196,15 +199,25 @@ class Station:
     def __init__(self, config: StationConfig, *,
                  fleet_factory: Callable[[Callable[[object], None]], FleetLike] = default_fleet_factory,
                  clock: Callable[[], float] = time.time,
-                 audit_commit_timeout_s: float = AUDIT_COMMIT_TIMEOUT_S):
+                 audit_commit_timeout_s: float = AUDIT_COMMIT_TIMEOUT_S,
+                 auto_tick: bool = True):
+        """auto_tick=False: no timer thread; the caller drives the patrol schedules with `tick()` (tests, with
+        an injected `clock`)."""
         self.config = config
+        self._auto_tick = auto_tick
+        self._schedules_conn: sqlite3.Connection | None = None
+        self._schedules_seen: tuple | None = None
+        self._tick_lock = threading.Lock()
+        self._ticker: threading.Thread | None = None
+        self._ticker_stop = threading.Event()
         self._fleet_factory = fleet_factory
         self._clock = clock
         self._audit_timeout_s = audit_commit_timeout_s
         settings = config.station
         self._inbox = Inbox(settings.inbox_size)
         self._writer = StorageWriter(settings.storage_path)
-        self._state = core.initial_state(core.Policy.from_config(config.limits, config.geofence))
+        self._state = core.initial_state(core.Policy.from_config(config.limits, config.geofence),
+                                         config.patrols.policy())
         self._published: core.StationState = self._state
         self._futures: dict[str, Future[CommandOutcome]] = {}
         self._lock = threading.Lock()
@@ -227,6 +240,15 @@ class Station:
         self._running = True
         self._core_thread = threading.Thread(target=self._core_loop, name="station-core", daemon=True)
         self._core_thread.start()
+        try:
+            self._schedules_conn = sqlite3.connect(settings_path(self.config), timeout=10.0, check_same_thread=False)
+            self._schedules_conn.execute("PRAGMA query_only=ON")
+            self._load_schedules(at_start=True)
+        except (sqlite3.Error, ValueError) as exc:
+            log.error("cannot read the patrol schedules: %s", exc)
+        if self._auto_tick:
+            self._ticker = threading.Thread(target=self._tick_loop, name="station-ticker", daemon=True)
+            self._ticker.start()
         log.info("station %s: storage %s, %d vehicle(s)", self.config.station.name,
                  self.config.station.storage_path, len(self.config.vehicles))
         try:
@@ -253,6 +275,13 @@ class Station:
                 return
             self._running = False
         deadline = time.monotonic() + timeout_s
+        self._ticker_stop.set()
+        if self._ticker is not None:
+            self._ticker.join(5.0)
+        with self._tick_lock:
+            if self._schedules_conn is not None:
+                self._schedules_conn.close()
+                self._schedules_conn = None
         if self._fleet is not None:
             try:
                 self._fleet.close()
@@ -301,6 +330,47 @@ class Station:
             future.set_result(self._shell_refusal(
                 request, f"station busy: inbox full ({self._inbox.depth()} events waiting); try again"))
         return future
+
+    def abort_patrol(self, vehicle_id: str, requested_by: str = "operator", reason: str = "") -> Future[CommandOutcome]:
+        """Abort the automatic patrol flown by a vehicle: the run is recorded aborted (who, why) and the vehicle
+        sent home (RTL, through the checks). The Future resolves with the RTL's outcome, or a refusal."""
+        return self.request(CommandRequest(vehicle_id, "abort_patrol", {"reason": reason} if reason else {},
+                                           requested_by=requested_by))
+
+    def tick(self) -> None:
+        """Reload the schedules if the table changed, then let the core look at them (Tick at the clock's now).
+        The timer thread calls this every [patrols].tick_s; with auto_tick=False tests call it."""
+        if not self._running:
+            return
+        try:
+            self._load_schedules(at_start=False)
+        except sqlite3.Error as exc:
+            log.error("cannot read the patrol schedules: %s", exc)
+        self._inbox.put_event(Tick())
+
+    def patrol_state(self) -> PatrolState:
+        """The patrol part of the core's latest state (active runs, schedules, resume points)."""
+        return self._published.patrols
+
+    def _load_schedules(self, at_start: bool) -> None:
+        with self._tick_lock:
+            conn = self._schedules_conn
+            if conn is None:
+                return
+            seen = schedules.fingerprint(conn)
+            if not at_start and seen == self._schedules_seen:
+                return
+            loaded, resume, stale = schedules.load_for_station(conn, at_start=at_start)
+            self._schedules_seen = seen
+        self._inbox.put_event(SchedulesLoaded(loaded, resume, stale))
+
+    def _tick_loop(self) -> None:
+        period = self.config.patrols.tick_s
+        while not self._ticker_stop.wait(period):
+            try:
+                self.tick()
+            except Exception:  # pragma: no cover - never let the timer die
+                log.exception("patrol tick failed")
 
     def snapshot(self) -> dict[str, VehicleState]:
         """Latest state per vehicle (link_up as the station sees it)."""
@@ -468,6 +538,10 @@ class Station:
         self._inbox.put_event(finished)
 
 
+def settings_path(config: StationConfig) -> str:
+    return str(config.station.storage_path)
+
+
 class _NotSent(Exception):
     pass
 
@@ -498,4 +572,6 @@ def _call(vehicle: Any, cmd: SendCommand) -> Any:
         return vehicle.set_mode(a["mode"])
     if cmd.action == "upload_mission":
         return vehicle.upload_mission(list(a["items"]), a["mission_type"])
+    if cmd.action == "set_mission_current":
+        return vehicle.set_current_mission_item(a["seq"])
     raise _NotSent(f"no telemetry call for action {cmd.action!r}")

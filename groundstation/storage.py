@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from groundstation.core import CommandResultRow, CommandRow, EventRow, LinkRow, MissionRunRow, Row, VehicleRow
+from groundstation.patrols import PatrolRunRow, ScheduleFiredRow
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,51 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_vehicle_at ON events (vehicle_id, at_s);
     CREATE INDEX link_changes_vehicle_at ON link_changes (vehicle_id, at_s);
     """,
+    # 3: patrol schedules and patrol runs. A schedule stores the mission as planned and checked when it was
+    # added (plan_json: items without the home slot, start point, estimates) and, for the record and a later
+    # re-plan, the zone file's text and the pattern parameters (zone_text, spec_json).
+    """
+    CREATE TABLE schedules (
+        schedule_id   TEXT PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        zone_file     TEXT NOT NULL,
+        zone_text     TEXT NOT NULL,
+        spec_json     TEXT NOT NULL,
+        plan_json     TEXT NOT NULL,
+        cron          TEXT,
+        interval_s    REAL,
+        tz_name       TEXT NOT NULL,
+        grace_s       REAL NOT NULL,
+        cover_s       REAL,
+        enabled       INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+        created_at_s  REAL NOT NULL,
+        updated_at_s  REAL NOT NULL,
+        last_fired_s  REAL,
+        CHECK ((cron IS NULL) != (interval_s IS NULL))
+    );
+    CREATE TABLE patrol_runs (
+        run_id            TEXT PRIMARY KEY,
+        schedule_id       TEXT NOT NULL,
+        vehicle_id        TEXT,
+        status            TEXT NOT NULL CHECK (status IN ('planned', 'launched', 'completed', 'aborted', 'missed')),
+        reason            TEXT NOT NULL DEFAULT '',
+        scheduled_for_s   REAL,
+        planned_at_s      REAL NOT NULL,
+        launched_at_s     REAL,
+        ended_at_s        REAL,
+        last_reached_item INTEGER,
+        resume_item       INTEGER,
+        resume_from_item  INTEGER,
+        resumed_from_run  TEXT,
+        mission_run_id    TEXT,
+        relieves_run      TEXT,
+        updated_at_s      REAL NOT NULL
+    );
+    CREATE INDEX patrol_runs_schedule ON patrol_runs (schedule_id, planned_at_s);
+    """,
 )
 
-TABLES = ("vehicles", "link_changes", "commands", "events", "mission_runs")
+TABLES = ("vehicles", "link_changes", "commands", "events", "mission_runs", "schedules", "patrol_runs")
 
 
 class StorageError(Exception):
@@ -214,6 +257,31 @@ def write_row(conn: sqlite3.Connection, row: Row) -> None:
             (row.run_id, row.vehicle_id, row.mission_type, row.item_count, row.status, row.last_reached_seq,
              row.at_s, row.at_s),
         )
+    elif isinstance(row, PatrolRunRow):
+        values = (row.run_id, row.schedule_id, row.vehicle_id, row.status, row.reason, row.scheduled_for_s, row.at_s,
+                  row.launched_at_s, row.ended_at_s, row.last_reached_item, row.resume_item, row.resume_from_item,
+                  row.resumed_from_run, row.mission_run_id, row.relieves_run, row.at_s)
+        columns = ("run_id, schedule_id, vehicle_id, status, reason, scheduled_for_s, planned_at_s, launched_at_s,"
+                   " ended_at_s, last_reached_item, resume_item, resume_from_item, resumed_from_run, mission_run_id,"
+                   " relieves_run, updated_at_s")
+        if row.status == "missed":  # a fire time may be judged missed again after a restart: recorded once
+            conn.execute(f"INSERT OR IGNORE INTO patrol_runs ({columns}) VALUES ({', '.join('?' * 16)})", values)
+        else:
+            conn.execute(
+                f"INSERT INTO patrol_runs ({columns}) VALUES ({', '.join('?' * 16)}) ON CONFLICT (run_id) DO UPDATE SET"
+                " status = excluded.status,"
+                " reason = CASE WHEN excluded.reason != '' THEN excluded.reason ELSE reason END,"
+                " vehicle_id = coalesce(excluded.vehicle_id, vehicle_id),"
+                " launched_at_s = coalesce(excluded.launched_at_s, launched_at_s),"
+                " ended_at_s = coalesce(excluded.ended_at_s, ended_at_s),"
+                " last_reached_item = coalesce(excluded.last_reached_item, last_reached_item),"
+                " resume_item = coalesce(excluded.resume_item, resume_item),"
+                " mission_run_id = coalesce(excluded.mission_run_id, mission_run_id),"
+                " updated_at_s = excluded.updated_at_s",
+                values)
+    elif isinstance(row, ScheduleFiredRow):  # the schedule may have been removed meanwhile: then nothing
+        conn.execute("UPDATE schedules SET last_fired_s = max(coalesce(last_fired_s, 0), ?) WHERE schedule_id = ?",
+                     (row.fired_for_s, row.schedule_id))
     else:
         raise StorageError(f"cannot store {type(row).__name__}")
 
@@ -417,6 +485,14 @@ class StorageReader:
     def mission_runs(self, vehicle_id: str | None = None) -> list[dict[str, Any]]:
         where, params = self._where(vehicle_id)
         return self._rows(f"SELECT * FROM mission_runs{where} ORDER BY created_at_s", params)
+
+    def schedules(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM schedules ORDER BY created_at_s, name")
+
+    def patrol_runs(self, schedule_id: str | None = None, *, status: str | None = None) -> list[dict[str, Any]]:
+        """Oldest first."""
+        where, params = self._where(None, {"schedule_id": schedule_id, "status": status})
+        return self._rows(f"SELECT * FROM patrol_runs{where} ORDER BY planned_at_s, rowid", params)
 
     def counts(self) -> dict[str, int]:
         return {t: int(self._conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES}

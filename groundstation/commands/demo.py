@@ -4,6 +4,12 @@ demonstration through the station's checked command API: GUIDED, arm, take off, 
 fence, a go-to outside the fence (refused by the station, on purpose), a patrol mission flown in AUTO that
 ends with a return to launch.
 
+By default (no --scripted) the fleet patrols by itself: two recurring patrol schedules are stored in the demo
+database (config/demo-zones.geojson: a lawnmower over the "plaza" every 2 minutes, a perimeter of the
+"market" every 3 minutes, wall time; the first ones about 20 s after start), and the station fires them, assigns a ready drone with enough battery,
+launches it in AUTO and records every run (`groundstation schedule list --config config/demo.toml`).
+--scripted flies the older scripted demonstration instead.
+
 Runs until Ctrl-C / SIGTERM (or --duration), then stops the station and the simulator. Everything is recorded
 in the demo database (var/demo.sqlite by default).
 """
@@ -21,6 +27,10 @@ from pathlib import Path
 log = logging.getLogger("groundstation.demo")
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
+FIRST_PATROL_AFTER_S = 20.0
+DEMO_ZONES = Path(__file__).resolve().parents[2] / "config" / "demo-zones.geojson"
+# (name, zone in DEMO_ZONES, pattern, altitude m, every s)
+DEMO_SCHEDULES = (("demo-plaza", "plaza", "lawnmower", 25.0, 120.0), ("demo-market", "market", "perimeter", 30.0, 180.0))
 TAKEOFF_ALT_M = 30.0
 
 
@@ -37,6 +47,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=0.0, metavar="S",
                         help="stop after S seconds (default: run until Ctrl-C)")
     parser.add_argument("--watch-only", action="store_true", help="connect and record, but fly nothing")
+    parser.add_argument("--scripted", action="store_true",
+                        help="fly the scripted demonstration instead of the scheduled patrols")
+
+
+def ensure_demo_schedules(config) -> None:
+    """Store the demo's patrol schedules in the station database unless schedules of those names exist.
+    A new schedule is stored as if created one interval ago, less FIRST_PATROL_AFTER_S: its first patrol
+    flies soon after the demo starts instead of a whole interval later."""
+    from groundstation.schedules import NewSchedule, ScheduleInputError, add_schedule
+
+    for name, zone, pattern, alt_m, every_s in DEMO_SCHEDULES:
+        try:
+            add_schedule(config.station.storage_path,
+                         NewSchedule(name, str(DEMO_ZONES), pattern, alt_m, interval_s=every_s, zone_name=zone,
+                                     grace_s=60.0), time.time() - every_s + FIRST_PATROL_AFTER_S, config)
+            log.info("demo: patrol schedule %s stored (%s of %s every %g s)", name, pattern, zone, every_s)
+        except ScheduleInputError as exc:
+            if "already exists" not in str(exc):
+                raise
+            log.info("demo: patrol schedule %s already stored", name)
 
 
 def _ports_free(ports: list[int]) -> str | None:
@@ -145,6 +175,15 @@ def run(args: argparse.Namespace) -> int:
     vehicles = [VehicleConfig(id=f"patrol-{i + 1}", url=f"tcp:127.0.0.1:{port}") for i, port in enumerate(ports)]
     config = config.model_copy(update={"vehicles": vehicles})
 
+    if not args.watch_only and not args.scripted:
+        from groundstation.schedules import ScheduleInputError
+        from groundstation.storage import StorageError
+        try:
+            ensure_demo_schedules(config)
+        except (ScheduleInputError, StorageError) as exc:
+            print(f"cannot store the demo patrol schedules: {exc}", file=sys.stderr)
+            return 1
+
     command = [sys.executable, "-m", "groundstation", "sim", "--vehicles", str(args.vehicles),
                "--speedup", f"{args.speedup:g}", "--base-port", str(args.base_port)]
     if args.ready_after_s is not None:
@@ -166,8 +205,8 @@ def run(args: argparse.Namespace) -> int:
                 timer = threading.Timer(args.duration, stop_event.set)
                 timer.daemon = True
                 timer.start()
-            if args.watch_only:
-                return
+            if args.watch_only or not args.scripted:
+                return  # the stored schedules fly the patrols
             for i, v in enumerate(config.vehicles):
                 threading.Thread(target=_fly, args=(station, v.id, i, stop_event, ready_timeout_s),
                                  name=f"demo-{v.id}", daemon=True).start()

@@ -52,6 +52,7 @@ class FakeVehicle:
     def land(self): return self._do("land")
     def set_mode(self, name): return self._do("set_mode", name)
     def upload_mission(self, items, mission_type): return self._do("upload_mission", items, mission_type)
+    def set_current_mission_item(self, seq): return self._do("set_current_mission_item", seq)
 
     def close(self) -> None:
         self.closed = True

@@ -59,7 +59,7 @@ def test_demo_flies_and_stops_the_simulator(tmp_path):
     port = free_port()
     cfg = tmp_path / "demo.toml"
     cfg.write_text((ROOT / "config" / "demo.toml").read_text().replace("var/", f"{tmp_path}/var/"))
-    result = groundstation("demo", "--vehicles", "1", "--speedup", "20", "--ready-after-s", "2", "--duration", "8",
+    result = groundstation("demo", "--scripted", "--vehicles", "1", "--speedup", "20", "--ready-after-s", "2", "--duration", "8",
                            "--base-port", str(port), "--config", str(cfg), cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "demo arm -> accepted" in result.stderr

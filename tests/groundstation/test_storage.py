@@ -75,7 +75,7 @@ def test_a_newer_database_is_refused_and_left_untouched(tmp_path):
 def test_a_failing_migration_is_rolled_back_entirely(tmp_path):
     path = tmp_path / "x.sqlite"
     broken = MIGRATIONS + ("CREATE TABLE extra (a INTEGER); INSERT INTO no_such_table VALUES (1);",)
-    with pytest.raises(StorageError, match="migration 3 failed"):
+    with pytest.raises(StorageError, match=f"migration {len(MIGRATIONS) + 1} failed"):
         open_database(path, broken)
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
