@@ -1237,17 +1237,23 @@ def _patrol_rotation(state: StationState, run: PatrolRun, now_s: float):
     sched = state.patrols.schedules.get(run.schedule_id)
     if run.cover_until_s is None or run.status != "launched" or not run.seen_auto:
         return state, []
-    if now_s >= run.cover_until_s:
-        return _patrol_end(state, run, "completed", "the coverage window ended", now_s, send_home="patrol:rotation")
     view = state.vehicles.get(run.vehicle_id)
-    if sched is None or view is None or view.state is None or run.relief_run is not None:
+    if now_s < run.cover_until_s and (sched is None or view is None or view.state is None):
         return state, []
     policy = state.patrol_policy
-    left = pt.time_left_on_station_s(view.state, policy.profile, policy.speed_m_s)
-    home = view.state.home
+    left = pt.time_left_on_station_s(view.state, policy.profile, policy.speed_m_s) if view and view.state else None
+    home = view.state.home if view and view.state else None
     base = pt.GeoPoint(home.lat_deg, home.lon_deg) if home is not None else None
-    lead = pt.relief_lead_s(sched, base, policy)
-    if left is None or left > lead or now_s + left >= run.cover_until_s:
+    lead = pt.relief_lead_s(sched, base, policy) if sched is not None else 0.0
+    todo = pt.rotation_action(left, lead, now_s, run.cover_until_s, run.relief_run is not None)
+    if todo == "end":
+        return _patrol_end(state, run, "completed", "the coverage window ended", now_s, send_home="patrol:rotation")
+    if todo == "return":
+        why = (f"relief {run.relief_run} not on station yet" if run.relief_run is not None
+               else f"no relief available: {run.relief_problem or 'none launched'}")
+        return _patrol_end(state, run, "aborted", f"no flying time left on station ({left:.0f} s): sent home; {why}",
+                           now_s, send_home="patrol:rotation")
+    if todo != "relief":
         return state, []
     vid, detail = pt.choose_vehicle(sched, _candidates(state, exclude=run.vehicle_id), policy.profile,
                                     state.policy.min_battery_to_launch_pct, policy.speed_m_s)

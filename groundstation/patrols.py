@@ -24,7 +24,9 @@ Policies (also in README-level docs: config/example.toml [patrols]):
   coverage window lasts `cover_s` from the fire time. When the drone on station has only
   `relief_lead_s(...)` of flying left before it must turn home, the next drone is launched; once the relief
   has reached its first waypoint, the current one is sent home (RTL) and its run recorded completed
-  ("relieved"). At the end of the window the drone on station is sent home.
+  ("relieved"). At the end of the window the drone on station is sent home. A drone whose flying time is
+  used up before a relief arrived (none available, or late) is sent home anyway and its run recorded aborted
+  (rotation_action).
 """
 from __future__ import annotations
 
@@ -268,10 +270,13 @@ def launch_items(schedule: PatrolSchedule, resume_from: int | None, loop: bool
     """The items to upload (no home slot) and, for each, its index in the schedule's items.
 
     resume_from: start at that item (missions.mission.resume_items). loop: a DO_JUMP (repeat forever) back to
-    the first waypoint goes before the final return-to-launch, for rotation.
+    the first waypoint goes before the final return-to-launch, for rotation; a looping mission resumed at a
+    waypoint flies items[resume_from:] then the waypoints before resume_from, and jumps back to resume_from, so
+    the relief covers the whole route (the same cycle as the drone it relieves).
     """
     items = list(schedule.items)
     index = list(range(len(items)))
+    loop_start: int | None = None  # where the loop's DO_JUMP goes back to (upload index); None: the first waypoint
     if resume_from is not None and 0 < resume_from < len(items):
         kept = resume_items(tuple(_as_missions_item(it) for it in items), resume_from)
         # map each kept item back: the head (takeoff + latest DO settings) then items[resume_from:]
@@ -279,9 +284,19 @@ def launch_items(schedule: PatrolSchedule, resume_from: int | None, loop: bool
         head_len = len(kept) - len(tail)
         head_idx = _head_indexes(items, resume_from)[:head_len]
         index = head_idx + tail
+        if loop:
+            # a looping relief must still cover the whole route: after the resumed part it flies the waypoints
+            # before resume_from too, and the loop goes back to resume_from (the same cycle, entered later)
+            first_wp = next((i for i, it in enumerate(items) if it.command == MavCmd.NAV_WAYPOINT), None)
+            rtl = max((i for i, it in enumerate(items) if it.command == MavCmd.NAV_RETURN_TO_LAUNCH), default=None)
+            if first_wp is not None and rtl is not None and first_wp < resume_from < rtl:
+                at = index.index(rtl)
+                index = index[:at] + list(range(first_wp, resume_from)) + index[at:]
+                loop_start = len(head_idx)
         items = [items[i] for i in index]
     if loop:
-        first_wp = next((i for i, it in enumerate(items) if it.command == MavCmd.NAV_WAYPOINT), None)
+        first_wp = loop_start if loop_start is not None else next(
+            (i for i, it in enumerate(items) if it.command == MavCmd.NAV_WAYPOINT), None)
         rtl = max((i for i, it in enumerate(items) if it.command == MavCmd.NAV_RETURN_TO_LAUNCH), default=None)
         if first_wp is not None and rtl is not None and rtl > first_wp:
             jump = MissionItem(DO_JUMP, frame=2, param1=float(first_wp + 1), param2=-1.0)  # seq = index + 1 (home 0)
@@ -354,6 +369,22 @@ def relief_lead_s(schedule: PatrolSchedule, base: GeoPoint | None, policy: "Patr
         transit_s = haversine_m(base, GeoPoint(schedule.start_lat_deg, schedule.start_lon_deg)) / policy.speed_m_s
     alt = max((it.alt_m for it in schedule.items if it.command == MavCmd.NAV_TAKEOFF), default=0.0)
     return policy.launch_overhead_s + alt / policy.profile.climb_rate_m_s + transit_s + policy.handover_s
+
+
+def rotation_action(left_s: float | None, lead_s: float, now_s: float, cover_until_s: float,
+                    relief_launched: bool) -> str:
+    """What a rotation run on station needs now: "end" (the window is over: home), "return" (it has no flying
+    time left: home now, relieved or not; a gap in coverage is better than a drone landing below its reserve),
+    "relief" (launch the next drone: about `lead_s` left and the window outlasts it), or "" (nothing)."""
+    if now_s >= cover_until_s:
+        return "end"
+    if left_s is None:
+        return ""
+    if left_s <= 0.0:
+        return "return"
+    if relief_launched or left_s > lead_s or now_s + left_s >= cover_until_s:
+        return ""
+    return "relief"
 
 
 @dataclass(frozen=True)

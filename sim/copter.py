@@ -118,6 +118,7 @@ class _Auto:
     timer_s: float = 0.0
     jumps: dict[int, int] = field(default_factory=dict)
     mission_version: int = -1
+    reset: bool = True             # AP_Mission::reset() happened (boot, disarm): no current nav command, start at 1
 
 
 @dataclass
@@ -364,6 +365,9 @@ class Copter:
 
     def _disarm(self) -> None:
         self.armed = False
+        # AP_Arming_Copter::disarm resets the mission (AP_Mission::reset: no current nav command, jump counts
+        # cleared), so the next AUTO starts from the first item. MISSION_CURRENT keeps showing the old index here.
+        self._auto.reset = True
         self._takeoff_alt_m = None
         self._guided_target = None
         self._guided_velocity = None
@@ -500,6 +504,7 @@ class Copter:
         seq = max(seq, 1)
         self._auto.index = seq
         self._auto.complete = False
+        self._auto.reset = False
         if reset:
             self._auto.jumps.clear()
         if self.mode == Mode.AUTO and self.armed and self._auto.running:
@@ -529,10 +534,42 @@ class Copter:
         return self.store.mission_items()
 
     def _mission_starts_with_takeoff(self) -> bool:
-        for item in self._mission()[1:]:
-            if item.command in ms.NAV_COMMANDS:
-                return item.command == ms.NAV_TAKEOFF
+        """AP_Mission::starts_with_takeoff_cmd: the next nav command from the CURRENT one (from the first item
+        when MIS_RESTART=1 or after a reset) is a takeoff; DO_JUMPs are followed, NAV_DELAYs skipped, at most 16
+        looked at (is_takeoff_next). An index past the end of the mission finds nothing: refused."""
+        a = self._auto
+        index = 1 if (self.params["MIS_RESTART"] or a.reset) else a.index
+        items = self._mission()
+        for _ in range(16):
+            item = self._next_nav(items, index)
+            if item is None:
+                return False
+            if item.command == ms.NAV_TAKEOFF:
+                return True
+            if item.command != ms.NAV_DELAY:
+                return False
+            index += 1   # as ArduPilot does: the search restarts one item further on
         return False
+
+    def _next_nav(self, items: list[ms.Item], start: int) -> ms.Item | None:
+        """AP_Mission::get_next_nav_cmd: the first nav command at or after start, following DO_JUMPs that
+        still have repeats left (without counting them)."""
+        index, hops = start, 0
+        while 1 <= index < len(items):
+            item = items[index]
+            if item.command == ms.DO_JUMP:
+                repeat, target = int(item.param2), int(item.param1)
+                hops += 1
+                if (repeat < 0 or self._auto.jumps.get(index, 0) < repeat) and 1 <= target < len(items) \
+                        and hops <= len(items):
+                    index = target
+                else:
+                    index += 1
+                continue
+            if item.command in ms.NAV_COMMANDS:
+                return item
+            index += 1
+        return None
 
     def _auto_enter(self) -> None:
         a = self._auto
@@ -540,8 +577,9 @@ class Copter:
             a.mission_version = self.store.version
             if a.index >= self.store.count(ms.MISSION):
                 a.index = 1
-        if a.complete:
+        if a.complete or a.reset or self.params["MIS_RESTART"]:   # start_or_resume: start() or resume()
             a.complete = False
+            a.reset = False
             a.index = 1
             a.jumps.clear()
         self.wp_speed_m_s = None

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from groundstation.core import CommandFinished, CommandRequest, EventRow, Record, Reply, SendCommand
-from groundstation.patrols import PatrolPolicy, PatrolRunRow, ResumePoint, ScheduleFiredRow, StaleRun, launch_items
+from groundstation.patrols import (PatrolPolicy, PatrolRunRow, ResumePoint, ScheduleFiredRow, StaleRun, launch_items,
+                                  rotation_action)
 from missions.mission import MavCmd
 from telemetry.records import MissionProgress
 
@@ -270,3 +271,65 @@ def test_unknown_tick_without_schedules_does_nothing():
     assert core.tick(T0) == []
     assert not [a for a in core.actions if isinstance(a, Record) and isinstance(a.row, EventRow)
                 and a.row.kind == "patrol"]
+
+
+def test_a_looping_relief_resumed_mid_route_still_flies_every_waypoint(tmp_path):
+    """Regression: the relief of a rotation resumes at the current drone's next waypoint; its loop used to jump
+    back to that waypoint, so the waypoints before it were never flown again (half the zone left uncovered)."""
+    sched = schedule(tmp_path, interval_s=86400, cover_s=3600.0)
+    waypoints = [i for i, it in enumerate(sched.items) if it.command == MavCmd.NAV_WAYPOINT]
+    rtl = next(i for i, it in enumerate(sched.items) if it.command == MavCmd.NAV_RETURN_TO_LAUNCH)
+    resume_at = waypoints[2]
+    items, index = launch_items(sched, resume_at, loop=True)
+    assert all(i is None or sched.items[i] == it for it, i in zip(items, index))
+    assert items[0].command == MavCmd.NAV_TAKEOFF
+    flown = [i for i in index if i in waypoints]
+    assert flown == waypoints[2:] + waypoints[:2]  # the same cycle as the full route, entered at resume_at
+    (jump_at,) = [k for k, i in enumerate(index) if i is None]
+    jump = items[jump_at]
+    assert jump.command == 177 and jump.param2 == -1
+    assert index[int(jump.param1) - 1] == resume_at  # seq = upload index + 1: back to where the relief started
+    assert index[jump_at + 1] == rtl and jump_at + 2 == len(items)
+    # from the first waypoint nothing changes (no wrap needed)
+    items, index = launch_items(sched, waypoints[0], loop=True)
+    assert [i for i in index if i in waypoints] == waypoints
+
+
+def test_rotation_action_table():
+    end = 1000.0
+    cases = [  # left_s, lead_s, now_s, relief launched -> action
+        (500.0, 100.0, 1000.0, False, "end"),  # the window is over, whatever the battery
+        (-5.0, 100.0, 1000.0, True, "end"),
+        (None, 100.0, 500.0, False, ""),  # battery or position unknown: nothing to decide
+        (500.0, 100.0, 200.0, False, ""),  # plenty of time
+        (90.0, 100.0, 200.0, False, "relief"),
+        (90.0, 100.0, 200.0, True, ""),  # already on its way
+        (90.0, 100.0, 950.0, False, ""),  # lasts until the window ends: no relief needed
+        (0.0, 100.0, 200.0, True, "return"),  # out of time: home, even with the relief still coming
+        (-3.0, 100.0, 200.0, False, "return"),
+    ]
+    for left, lead, now, launched, want in cases:
+        assert rotation_action(left, lead, now, end, launched) == want, (left, lead, now, launched)
+
+
+def test_rotation_sends_the_drone_home_when_its_time_is_up_even_without_a_relief(tmp_path):
+    """Regression: with no relief available the looping patrol used to go on until the battery failsafe."""
+    core = Core(vehicles=("v1",))
+    core.put_state(T0, "v1")
+    sched = schedule(tmp_path, interval_s=86400, created_at_s=T0, cover_s=86400.0)
+    core.load(T0, sched)
+    core.tick(T0 + 86400.5)
+    t = T0 + 86401
+    run1 = launch(core, t, "v1")
+    core.put_state(t + 600, "v1", mode="AUTO", armed=True, alt_rel_m=20.0, battery_pct=30.0, landed_state=2)
+    actions = core.tick(t + 601)
+    assert not rows(actions) and not sends(actions)  # no relief available: a warning, the patrol goes on
+    assert any(isinstance(a, Record) and isinstance(a.row, EventRow) and "no relief available" in a.row.text
+               for a in actions)
+    core.put_state(t + 700, "v1", mode="AUTO", armed=True, alt_rel_m=20.0, battery_pct=26.0, landed_state=2)
+    actions = core.tick(t + 701)
+    (row,) = rows(actions)
+    assert row.run_id == run1 and row.status == "aborted"
+    assert row.reason.startswith("no flying time left on station") and "no relief available" in row.reason
+    assert [(c.vehicle_id, c.action) for c in sends(actions)] == [("v1", "rtl")]
+    assert not core.state.patrols.runs

@@ -85,6 +85,69 @@ def test_auto_refused_when_armed_on_the_ground_without_a_takeoff_first():
     assert "Auto: Missing Takeoff Cmd" in texts(c)
 
 
+def _takeoff_mission(c: Copter) -> None:
+    """takeoff, speed, two waypoints, RTL (seq 1..5)."""
+    a = geodesy.moved(HOME.lat_deg, HOME.lon_deg, 30, 0)
+    b = geodesy.moved(HOME.lat_deg, HOME.lon_deg, 30, 30)
+    mission(c, [(ms.NAV_TAKEOFF, 3, 0, 0, 0, 0, 0, 0, 10), (ms.DO_CHANGE_SPEED, 3, 1, 8, 0, 0, 0, 0, 0),
+                (ms.NAV_WAYPOINT, 3, 0, 0, 0, 0, *a, 10), (ms.NAV_WAYPOINT, 3, 0, 0, 0, 0, *b, 10),
+                (ms.NAV_RETURN_TO_LAUNCH, 3, 0, 0, 0, 0, 0, 0, 0)])
+
+
+@pytest.mark.parametrize("current, ok", [(1, True), (2, False), (3, False), (4, False), (5, False)])
+def test_auto_on_the_ground_checks_the_next_nav_command_from_the_current_index(current, ok):
+    # ArduCopter ModeAuto::init -> AP_Mission::starts_with_takeoff_cmd(): from _nav_cmd.index (MIS_RESTART=0),
+    # not from the first item. seq 2 is a DO command: the search starts AT it and finds seq 3, a waypoint.
+    c = ready_copter()
+    _takeoff_mission(c)
+    assert c.set_mission_current(current)
+    c.drain_events()
+    assert c.set_mode(Mode.GUIDED) and c.arm() == ACCEPTED
+    assert c.set_mode(Mode.AUTO) is ok
+    if not ok:
+        assert texts(c)[-2:] == ["Auto: Missing Takeoff Cmd", "Mode change to AUTO failed: init failed"]
+        assert c.mode == Mode.GUIDED and c.landed
+
+
+def test_auto_from_a_later_index_is_accepted_with_mis_restart_or_after_a_disarm():
+    c = ready_copter(MIS_RESTART=1)
+    _takeoff_mission(c)
+    assert c.set_mission_current(3)
+    assert c.set_mode(Mode.GUIDED) and c.arm() == ACCEPTED
+    assert c.set_mode(Mode.AUTO), "MIS_RESTART=1 restarts the mission: the takeoff is next"
+    assert c.mission_current_seq == 1
+    run(c, 2)
+    assert c.alt_rel_m > 1.0
+
+    c = ready_copter()
+    _takeoff_mission(c)
+    assert c.set_mission_current(4)
+    assert c.set_mode(Mode.GUIDED) and c.arm() == ACCEPTED
+    assert not c.set_mode(Mode.AUTO)
+    assert c.disarm() == ACCEPTED   # AP_Arming_Copter::disarm resets the mission: back to the first item
+    assert c.arm() == ACCEPTED and c.set_mode(Mode.AUTO)
+    assert c.mission_current_seq == 1
+    run(c, 2)
+    assert c.alt_rel_m > 1.0
+
+
+def test_takeoff_check_follows_do_jump_and_skips_nav_delay():
+    a = geodesy.moved(HOME.lat_deg, HOME.lon_deg, 30, 0)
+    c = ready_copter()   # 1 takeoff, 2 waypoint, 3 jump -> 1 (forever), 4 RTL: from the jump the takeoff is next
+    mission(c, [(ms.NAV_TAKEOFF, 3, 0, 0, 0, 0, 0, 0, 10), (ms.NAV_WAYPOINT, 3, 0, 0, 0, 0, *a, 10),
+                (ms.DO_JUMP, 3, 1, -1, 0, 0, 0, 0, 0), (ms.NAV_RETURN_TO_LAUNCH, 3, 0, 0, 0, 0, 0, 0, 0)])
+    assert c.set_mission_current(3)
+    assert c.set_mode(Mode.GUIDED) and c.arm() == ACCEPTED
+    assert c.set_mode(Mode.AUTO)
+
+    c = ready_copter()   # 1 delay, 2 takeoff: a NAV_DELAY before the takeoff is skipped
+    mission(c, [(ms.NAV_DELAY, 3, 1, -1, -1, -1, 0, 0, 0), (ms.NAV_TAKEOFF, 3, 0, 0, 0, 0, 0, 0, 10),
+                (ms.NAV_WAYPOINT, 3, 0, 0, 0, 0, *a, 10)])
+    assert c.set_mission_current(1)
+    assert c.set_mode(Mode.GUIDED) and c.arm() == ACCEPTED
+    assert c.set_mode(Mode.AUTO)
+
+
 def test_takeoff_only_in_guided_and_armed():
     c = ready_copter()
     assert c.takeoff(20) == FAILED            # disarmed
