@@ -193,12 +193,77 @@ class PatrolSettings(_Frozen):
         return PatrolPolicy(self.profile(), self.speed_m_s, self.launch_overhead_s, self.handover_s)
 
 
+DEFAULT_MODEL_PATH = Path("../shared/models/yolo11n_from_int8.pt")
+
+
+class CameraConfig(_Frozen):
+    """One [[cameras]] entry: a video stream from a vehicle's camera, analysed by its own vision worker.
+
+    source: a video file (replayed in real time unless realtime = false), a URL (rtsp/udp/tcp/http/srt) or
+    device:N. The worker's capture clock is wall time for live sources and real-time replays (so frames meet
+    the vehicle's poses); a file read as fast as possible has media time and its frames are flagged no pose.
+    Without gimbal telemetry the camera is taken as fixed on the vehicle at mount_pitch_deg / mount_yaw_deg.
+    """
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,32}$")
+    vehicle_id: str
+    source: str = Field(min_length=1)
+    model_path: Path = DEFAULT_MODEL_PATH
+    imgsz: int = Field(default=640, ge=64, le=4096)
+    tiles: Literal["auto", "off"] = "auto"
+    width_px: int = Field(default=1920, ge=16, le=16384)
+    height_px: int = Field(default=1080, ge=16, le=16384)
+    hfov_deg: float = Field(default=84.0, gt=0.0, lt=180.0)
+    mount_pitch_deg: float = Field(default=-45.0, ge=-90.0, le=30.0)  # 0 horizon, -90 straight down
+    mount_yaw_deg: float = Field(default=0.0, ge=-180.0, le=360.0)  # relative to the vehicle's nose
+    realtime: bool = True
+    analyses_per_s: float | None = Field(default=None, gt=0.0, le=60.0)
+    crowd_min_people: int = Field(default=3, ge=2, le=1000)
+    max_restarts: int = Field(default=5, ge=0, le=1000)  # a failed worker is restarted this often, with backoff
+    restart_backoff_s: float = Field(default=2.0, gt=0.0, le=600.0)  # first delay; doubles up to 60 s
+
+
+class CountingConfig(_Frozen):
+    """[counting]: zones (GeoJSON polygons, each with a `capacity` property), the fixed city grid, gatherings."""
+
+    zones_file: Path | None = None
+    grid_cell_m: float = Field(default=50.0, gt=0.0, le=10_000.0)
+    grid_origin: LatLon | None = None  # the grid's south-west anchor; no per-cell counts without it
+    crowd_radius_m: float = Field(default=2.0, gt=0.0, le=100.0)  # people this close form a crowd
+    hold_s: float = Field(default=10.0, ge=0.0, le=3600.0)  # over capacity this long: a gathering
+    clear_s: float = Field(default=5.0, ge=0.0, le=3600.0)  # back under capacity this long: dispersed
+    window_s: float = Field(default=30.0, gt=0.0, le=3600.0)  # a person not seen this long leaves the counts
+    merge_radius_m: float = Field(default=2.0, ge=0.0, le=50.0)  # a new track this close to a known person is them
+    record_interval_s: float = Field(default=10.0, gt=0.0, le=3600.0)  # count rows on change and this often
+
+    def zones(self):
+        """The zones of zones_file (vision.counting.Zone); raises OSError / ValueError."""
+        if self.zones_file is None:
+            return ()
+        import json
+
+        from vision.counting import zones_from_geojson
+
+        return zones_from_geojson(json.loads(self.zones_file.read_text(encoding="utf-8")))
+
+    def policy(self):
+        """The core's crowds.CountingPolicy."""
+        from groundstation.crowds import CountingPolicy
+        from vision.counting import CityGrid
+
+        grid = None if self.grid_origin is None else CityGrid(self.grid_origin[0], self.grid_origin[1], self.grid_cell_m)
+        return CountingPolicy(self.zones(), grid, self.hold_s, self.clear_s, self.window_s, self.merge_radius_m,
+                              self.record_interval_s)
+
+
 class StationConfig(_Frozen):
     station: StationSettings = Field(default_factory=StationSettings)
     vehicles: list[VehicleConfig] = Field(min_length=1)
     limits: Limits = Field(default_factory=Limits)
     geofence: Geofence | None = None
     patrols: PatrolSettings = Field(default_factory=PatrolSettings)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    counting: CountingConfig = Field(default_factory=CountingConfig)
 
 
 def _render(error: dict[str, Any]) -> str:
@@ -237,6 +302,44 @@ def _duplicates(raw: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _vision_problems(raw: dict[str, Any]) -> list[str]:
+    """Cross checks of [[cameras]] and [counting] on the raw document (done even when other fields have errors):
+    duplicate camera ids, unknown vehicles, missing model files, a zones file that is missing or not usable."""
+    problems: list[str] = []
+    cameras = raw.get("cameras")
+    vehicles = raw.get("vehicles")
+    vehicle_ids = {v.get("id") for v in vehicles if isinstance(v, dict)} if isinstance(vehicles, list) else set()
+    if isinstance(cameras, list):
+        seen: dict[Any, int] = {}
+        for i, cam in enumerate(cameras):
+            if not isinstance(cam, dict):
+                continue
+            cid = cam.get("id")
+            if isinstance(cid, str):
+                if cid in seen:
+                    problems.append(f"cameras.{i}.id: duplicate id {cid!r} (already used by cameras.{seen[cid]})")
+                else:
+                    seen[cid] = i
+            vid = cam.get("vehicle_id")
+            if isinstance(vid, str) and vid not in vehicle_ids:
+                problems.append(f"cameras.{i}.vehicle_id: no vehicle {vid!r} in [[vehicles]]")
+            model = cam.get("model_path", str(DEFAULT_MODEL_PATH))
+            if isinstance(model, str) and not Path(model).is_file():
+                problems.append(f"cameras.{i}.model_path: model file not found: {model}")
+    counting = raw.get("counting")
+    if isinstance(counting, dict) and isinstance(counting.get("zones_file"), str):
+        zones_file = counting["zones_file"]
+        try:
+            CountingConfig(zones_file=Path(zones_file)).zones()
+        except FileNotFoundError:
+            problems.append(f"counting.zones_file: zones file not found: {zones_file}")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"counting.zones_file: cannot read {zones_file}: {exc}")
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            problems.append(f"counting.zones_file: {zones_file} is not a usable zones GeoJSON: {exc}")
+    return problems
+
+
 def parse_config(raw: dict[str, Any], source: str | Path = "<config>") -> StationConfig:
     """Validate an already-parsed TOML document; raise ConfigError listing every problem."""
     problems: list[str] = []
@@ -246,6 +349,7 @@ def parse_config(raw: dict[str, Any], source: str | Path = "<config>") -> Statio
     except ValidationError as exc:
         problems.extend(_render(e) for e in exc.errors())
     problems.extend(_duplicates(raw))
+    problems.extend(_vision_problems(raw))
     limits = raw.get("limits")
     if isinstance(limits, dict) and not any(p.startswith("limits: ") for p in problems):
         problems.extend(f"limits: {p}" for p in _limits_inconsistencies(limits))

@@ -30,6 +30,7 @@ from typing import Any
 
 import shapely
 
+from groundstation import crowds as cr
 from groundstation import patrols as pt
 from groundstation.patrols import (
     PatrolPolicy,
@@ -380,6 +381,7 @@ class StationState:
     events_handled: int = 0
     patrols: PatrolState = field(default_factory=PatrolState)
     patrol_policy: PatrolPolicy = field(default_factory=PatrolPolicy)
+    crowds: cr.CrowdState = field(default_factory=cr.CrowdState)
 
 
 def initial_state(policy: Policy, patrol_policy: PatrolPolicy | None = None) -> StationState:
@@ -1309,6 +1311,16 @@ def _then(base: Callable[[StationState, Any, float], tuple[StationState, list[Ac
     return handler
 
 
+def _crowds(step: Callable[[cr.CrowdState, Any, float], tuple[cr.CrowdState, list[cr.CrowdRow]]]):
+    """Run a ground-counting step (crowds.py) on the crowd part of the state; its notes go to the event log."""
+    def handler(state: StationState, event: Any, now_s: float) -> tuple[StationState, list[Action]]:
+        crowd_state, rows = step(state.crowds, event, now_s)
+        return replace(state, crowds=crowd_state), [
+            Record(EventRow(r.vehicle_id, now_s, "vision", r.severity, r.text, r.data) if isinstance(r, cr.Note) else r)
+            for r in rows]
+    return handler
+
+
 _HANDLERS: Mapping[type, Callable[[StationState, Any, float], tuple[StationState, list[Action]]]] = MappingProxyType({
     VehicleConfigured: _on_configured,
     VehicleUnavailable: _on_unavailable,
@@ -1319,6 +1331,10 @@ _HANDLERS: Mapping[type, Callable[[StationState, Any, float], tuple[StationState
     LinkError: _on_link_error,
     CommandRequest: _on_request_or_abort,
     CommandFinished: _then(_on_finished, _patrol_finished),
-    Tick: _on_tick,
+    Tick: _then(_on_tick, _crowds(lambda crowds, _tick, now_s: cr.on_tick(crowds, now_s))),
+    cr.StreamConfigured: _crowds(cr.on_configured),
+    cr.VisionObserved: _crowds(cr.on_observed),
+    cr.StreamStatus: _crowds(cr.on_status),
+    cr.WorkerStats: _crowds(cr.on_stats),
     SchedulesLoaded: _on_schedules,
 })

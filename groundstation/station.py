@@ -17,6 +17,9 @@ Inbox policies (one bounded queue.Queue plus two side structures it controls):
   errors, vehicle set-up events): never dropped and never blocking: when the queue is full they go to an
   overflow list drained in order once the queue is empty (their rate is bounded by the links and the
   worker pool, so the overflow stays small);
+- vision frame results (VisionObserved, from groundstation/vision_streams.py): only the latest per stream is
+  kept, like states (crowd observations of replaced frames are merged into the newer item, not dropped);
+  vision stream status changes and worker stats are events that are never dropped;
 - operator command requests: refused at once (Future resolved as refused_by_station, and recorded) when
   the queue holds `operator_limit` items or more, which keeps room for the events above.
 
@@ -51,7 +54,7 @@ from groundstation.core import (
     VehicleConfigured,
     VehicleUnavailable,
 )
-from groundstation import schedules
+from groundstation import crowds, schedules
 from groundstation.patrols import PatrolState, SchedulesLoaded, Tick
 from groundstation.storage import StorageWriter
 from telemetry.errors import (
@@ -95,6 +98,8 @@ class Inbox:
         self._operator_limit = operator_limit if operator_limit is not None else max(1, maxsize // 2)
         self._lock = threading.Lock()
         self._latest: dict[str, StateUpdated] = {}
+        self._latest_items: dict[str, Any] = {}
+        self.items_coalesced = 0
         self._states_flagged = False
         self._overflow: collections.deque[Any] = collections.deque()
         self.states_received = 0
@@ -117,6 +122,22 @@ class Inbox:
             self._queue.put_nowait(_WAKE)
         except queue.Full:
             pass  # the core is busy with a full queue and looks at the states after every item
+
+    def put_latest(self, key: str, item: Any, merge: Callable[[Any, Any], Any] | None = None) -> None:
+        """Keep only the latest item per key (`merge(old, new)` combines them when given); never blocks."""
+        with self._lock:
+            old = self._latest_items.get(key)
+            if old is not None:
+                self.items_coalesced += 1
+                item = merge(old, item) if merge is not None else item
+            self._latest_items[key] = item
+            if self._states_flagged:
+                return
+            self._states_flagged = True
+        try:
+            self._queue.put_nowait(_WAKE)
+        except queue.Full:
+            pass  # the core looks at the latest items after every item
 
     def put_event(self, item: Any) -> None:
         """Never dropped, never blocks: into the queue, or the overflow when it is full (order kept)."""
@@ -159,10 +180,13 @@ class Inbox:
         except queue.Empty:
             return _EMPTY
 
-    def take_states(self) -> list[StateUpdated]:
+    def take_states(self) -> list[Any]:
+        """The latest state per vehicle, then the latest item per key (put_latest)."""
         with self._lock:
-            states = list(self._latest.values())
+            states: list[Any] = list(self._latest.values())
             self._latest.clear()
+            states.extend(self._latest_items.values())
+            self._latest_items.clear()
             self._states_flagged = False
         return states
 
@@ -218,6 +242,9 @@ class Station:
         self._writer = StorageWriter(settings.storage_path)
         self._state = core.initial_state(core.Policy.from_config(config.limits, config.geofence),
                                          config.patrols.policy())
+        self._state = replace(self._state, crowds=crowds.initial(config.counting.policy()))
+        self._vision: Any = None  # vision_streams.VisionStreams when cameras are configured
+        self._vision_latency_ms: dict[str, collections.deque[float]] = {}
         self._published: core.StationState = self._state
         self._futures: dict[str, Future[CommandOutcome]] = {}
         self._lock = threading.Lock()
@@ -249,6 +276,8 @@ class Station:
         if self._auto_tick:
             self._ticker = threading.Thread(target=self._tick_loop, name="station-ticker", daemon=True)
             self._ticker.start()
+        if self.config.cameras:
+            self._start_vision()
         log.info("station %s: storage %s, %d vehicle(s)", self.config.station.name,
                  self.config.station.storage_path, len(self.config.vehicles))
         try:
@@ -275,6 +304,11 @@ class Station:
                 return
             self._running = False
         deadline = time.monotonic() + timeout_s
+        if self._vision is not None:
+            try:
+                self._vision.stop(max(1.0, timeout_s / 2))
+            except Exception:
+                log.exception("stopping the vision workers failed")
         self._ticker_stop.set()
         if self._ticker is not None:
             self._ticker.join(5.0)
@@ -372,6 +406,32 @@ class Station:
             except Exception:  # pragma: no cover - never let the timer die
                 log.exception("patrol tick failed")
 
+    def crowd_snapshot(self) -> crowds.CrowdSnapshot:
+        """Latest zone counts (with gathering flags), occupied grid cells, recent crowds and stream views."""
+        return crowds.snapshot(self._published.crowds, self._clock())
+
+    def vision_latencies_ms(self) -> dict[str, list[float]]:
+        """Per stream, frame capture to handled in the core (ms, wall clock), for the most recent frames.
+        Meaningful for live sources and real-time replays (their capture clock is wall time)."""
+        with self._lock:
+            return {sid: list(d) for sid, d in self._vision_latency_ms.items()}
+
+    def vision_alive(self) -> dict[str, bool]:
+        """Per stream, whether its worker process is running."""
+        return self._vision.alive() if self._vision is not None else {}
+
+    def _start_vision(self) -> None:
+        from groundstation.vision_streams import VisionStreams
+
+        for camera in self.config.cameras:
+            self._inbox.put_event(crowds.StreamConfigured(camera.id, camera.vehicle_id, camera.source))
+        try:
+            self._vision = VisionStreams(self.config, self._inbox.put_event, self._inbox.put_latest,
+                                         clock=self._clock).start()
+        except Exception:  # the station and its links run without vision
+            log.exception("cannot start the vision workers")
+            self._vision = None
+
     def snapshot(self) -> dict[str, VehicleState]:
         """Latest state per vehicle (link_up as the station sees it)."""
         state = self._published
@@ -424,6 +484,8 @@ class Station:
                 self._telemetry_events += 1
             if isinstance(event, StateUpdated):
                 self._inbox.put_state(event)
+                if self._vision is not None:
+                    self._vision.on_state(event)
             else:
                 self._inbox.put_event(event)
         except Exception:  # pragma: no cover - defensive: never break a link thread
@@ -452,6 +514,10 @@ class Station:
             log.exception("core failed on %r; event skipped", event)
             return
         self._published = self._state
+        if isinstance(event, crowds.VisionObserved) and event.frame is not None:
+            latency_ms = (time.time() - event.frame.capture_time_s) * 1000.0
+            with self._lock:
+                self._vision_latency_ms.setdefault(event.stream_id, collections.deque(maxlen=10_000)).append(latency_ms)
         rows = [a.row for a in actions if isinstance(a, Record)]
         seq = self._writer.submit(rows) if rows else 0
         for row in rows:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from groundstation.crowds import CrowdObservationRow, GatheringRow, StreamStatusRow, ViewCountRow, ZoneCountRow
 from groundstation.core import CommandResultRow, CommandRow, EventRow, LinkRow, MissionRunRow, Row, VehicleRow
 from groundstation.patrols import PatrolRunRow, ScheduleFiredRow
 
@@ -139,9 +140,78 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX patrol_runs_schedule ON patrol_runs (schedule_id, planned_at_s);
     """,
+    # 4: ground counting from the vision streams: crowd observations (every one the core handled), zone counts
+    # (on change and every few seconds), gatherings (a zone over capacity for hold_s, then dispersed), each
+    # stream's view counts (people in view, placed, or flagged pose_missing) and stream status changes.
+    """
+    CREATE TABLE crowd_observations (
+        id             INTEGER PRIMARY KEY,
+        stream_id      TEXT NOT NULL,
+        vehicle_id     TEXT NOT NULL,
+        at_s           REAL NOT NULL,
+        observed_at_s  REAL NOT NULL,
+        lat_deg        REAL NOT NULL,
+        lon_deg        REAL NOT NULL,
+        count          INTEGER NOT NULL,
+        radius_m       REAL NOT NULL,
+        density_per_m2 REAL NOT NULL,
+        confidence     REAL NOT NULL,
+        zone_id        TEXT
+    );
+    CREATE INDEX crowd_observations_at ON crowd_observations (at_s);
+    CREATE INDEX crowd_observations_vehicle_at ON crowd_observations (vehicle_id, at_s);
+    CREATE TABLE zone_counts (
+        id               INTEGER PRIMARY KEY,
+        zone_id          TEXT NOT NULL,
+        at_s             REAL NOT NULL,
+        count            INTEGER NOT NULL,
+        capacity_persons INTEGER NOT NULL,
+        over_capacity    INTEGER NOT NULL CHECK (over_capacity IN (0, 1))
+    );
+    CREATE INDEX zone_counts_zone_at ON zone_counts (zone_id, at_s);
+    CREATE TABLE gatherings (
+        gathering_id     TEXT PRIMARY KEY,
+        zone_id          TEXT NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN ('gathering', 'dispersed')),
+        started_at_s     REAL NOT NULL,
+        detected_at_s    REAL NOT NULL,
+        ended_at_s       REAL,
+        count            INTEGER NOT NULL,
+        peak_count       INTEGER NOT NULL,
+        capacity_persons INTEGER NOT NULL,
+        reason           TEXT NOT NULL,
+        end_reason       TEXT,
+        updated_at_s     REAL NOT NULL
+    );
+    CREATE INDEX gatherings_zone ON gatherings (zone_id, started_at_s);
+    CREATE TABLE view_counts (
+        id            INTEGER PRIMARY KEY,
+        stream_id     TEXT NOT NULL,
+        vehicle_id    TEXT NOT NULL,
+        at_s          REAL NOT NULL,
+        captured_at_s REAL NOT NULL,
+        frame_index   INTEGER NOT NULL,
+        count_in_view INTEGER NOT NULL,
+        unique_seen   INTEGER NOT NULL,
+        placed        INTEGER NOT NULL,
+        pose_missing  INTEGER NOT NULL CHECK (pose_missing IN (0, 1))
+    );
+    CREATE INDEX view_counts_stream_at ON view_counts (stream_id, at_s);
+    CREATE TABLE stream_status (
+        id            INTEGER PRIMARY KEY,
+        stream_id     TEXT NOT NULL,
+        vehicle_id    TEXT NOT NULL,
+        at_s          REAL NOT NULL,
+        state         TEXT NOT NULL,
+        message       TEXT NOT NULL,
+        reported_at_s REAL
+    );
+    CREATE INDEX stream_status_stream_at ON stream_status (stream_id, at_s);
+    """,
 )
 
-TABLES = ("vehicles", "link_changes", "commands", "events", "mission_runs", "schedules", "patrol_runs")
+TABLES = ("vehicles", "link_changes", "commands", "events", "mission_runs", "schedules", "patrol_runs",
+          "crowd_observations", "zone_counts", "gatherings", "view_counts", "stream_status")
 
 
 class StorageError(Exception):
@@ -282,6 +352,41 @@ def write_row(conn: sqlite3.Connection, row: Row) -> None:
     elif isinstance(row, ScheduleFiredRow):  # the schedule may have been removed meanwhile: then nothing
         conn.execute("UPDATE schedules SET last_fired_s = max(coalesce(last_fired_s, 0), ?) WHERE schedule_id = ?",
                      (row.fired_for_s, row.schedule_id))
+    elif isinstance(row, CrowdObservationRow):
+        conn.execute(
+            "INSERT INTO crowd_observations (stream_id, vehicle_id, at_s, observed_at_s, lat_deg, lon_deg, count,"
+            " radius_m, density_per_m2, confidence, zone_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row.stream_id, row.vehicle_id, row.at_s, row.observed_at_s, row.lat_deg, row.lon_deg, row.count,
+             row.radius_m, row.density_per_m2, row.confidence, row.zone_id),
+        )
+    elif isinstance(row, ZoneCountRow):
+        conn.execute(
+            "INSERT INTO zone_counts (zone_id, at_s, count, capacity_persons, over_capacity) VALUES (?, ?, ?, ?, ?)",
+            (row.zone_id, row.at_s, row.count, row.capacity_persons, int(row.over_capacity)),
+        )
+    elif isinstance(row, ViewCountRow):
+        conn.execute(
+            "INSERT INTO view_counts (stream_id, vehicle_id, at_s, captured_at_s, frame_index, count_in_view,"
+            " unique_seen, placed, pose_missing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row.stream_id, row.vehicle_id, row.at_s, row.captured_at_s, row.frame_index, row.count_in_view,
+             row.unique_seen, row.placed, int(row.pose_missing)),
+        )
+    elif isinstance(row, GatheringRow):
+        conn.execute(
+            "INSERT INTO gatherings (gathering_id, zone_id, status, started_at_s, detected_at_s, ended_at_s, count,"
+            " peak_count, capacity_persons, reason, updated_at_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (gathering_id) DO UPDATE SET status = excluded.status, ended_at_s = excluded.ended_at_s,"
+            " count = excluded.count, peak_count = max(peak_count, excluded.peak_count),"
+            " end_reason = excluded.reason, updated_at_s = excluded.updated_at_s",
+            (row.gathering_id, row.zone_id, row.status, row.started_at_s, row.at_s, row.ended_at_s, row.count,
+             row.peak_count, row.capacity_persons, row.reason, row.at_s),
+        )
+    elif isinstance(row, StreamStatusRow):
+        conn.execute(
+            "INSERT INTO stream_status (stream_id, vehicle_id, at_s, state, message, reported_at_s)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (row.stream_id, row.vehicle_id, row.at_s, row.state, row.message, row.reported_at_s),
+        )
     else:
         raise StorageError(f"cannot store {type(row).__name__}")
 
@@ -493,6 +598,49 @@ class StorageReader:
         """Oldest first."""
         where, params = self._where(None, {"schedule_id": schedule_id, "status": status})
         return self._rows(f"SELECT * FROM patrol_runs{where} ORDER BY planned_at_s, rowid", params)
+
+    def crowd_observations(self, vehicle_id: str | None = None, *, stream_id: str | None = None,
+                           since_s: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Oldest first (the last `limit`), optionally only those handled at or after `since_s`."""
+        where, params = self._where(vehicle_id, {"stream_id": stream_id})
+        if since_s is not None:
+            where, params = (where + " AND" if where else " WHERE") + " at_s >= ?", params + (since_s,)
+        rows = self._rows(f"SELECT * FROM crowd_observations{where} ORDER BY id DESC LIMIT ?", params + (limit,))
+        return rows[::-1]
+
+    def zone_counts(self, zone_id: str | None = None, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Oldest first (the last `limit`)."""
+        where, params = self._where(None, {"zone_id": zone_id})
+        rows = self._rows(f"SELECT * FROM zone_counts{where} ORDER BY id DESC LIMIT ?", params + (limit,))
+        for r in rows:
+            r["over_capacity"] = bool(r["over_capacity"])
+        return rows[::-1]
+
+    def latest_zone_counts(self) -> dict[str, dict[str, Any]]:
+        """The last recorded count of every zone."""
+        rows = self._rows("SELECT * FROM zone_counts WHERE id IN (SELECT max(id) FROM zone_counts GROUP BY zone_id)"
+                          " ORDER BY zone_id")
+        return {r["zone_id"]: {**r, "over_capacity": bool(r["over_capacity"])} for r in rows}
+
+    def gatherings(self, zone_id: str | None = None, *, status: str | None = None) -> list[dict[str, Any]]:
+        """Oldest first."""
+        where, params = self._where(None, {"zone_id": zone_id, "status": status})
+        return self._rows(f"SELECT * FROM gatherings{where} ORDER BY started_at_s, rowid", params)
+
+    def view_counts(self, stream_id: str | None = None, *, pose_missing: bool | None = None,
+                    limit: int = 1000) -> list[dict[str, Any]]:
+        """Oldest first (the last `limit`)."""
+        where, params = self._where(None, {"stream_id": stream_id,
+                                           "pose_missing": None if pose_missing is None else int(pose_missing)})
+        rows = self._rows(f"SELECT * FROM view_counts{where} ORDER BY id DESC LIMIT ?", params + (limit,))
+        for r in rows:
+            r["pose_missing"] = bool(r["pose_missing"])
+        return rows[::-1]
+
+    def stream_status(self, stream_id: str | None = None) -> list[dict[str, Any]]:
+        """Oldest first."""
+        where, params = self._where(None, {"stream_id": stream_id})
+        return self._rows(f"SELECT * FROM stream_status{where} ORDER BY id", params)
 
     def counts(self) -> dict[str, int]:
         return {t: int(self._conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES}

@@ -1,0 +1,479 @@
+"""Ground counting in the station core: people from every vision stream on one map, per-zone and per-grid-cell
+counts, crowd observations, and gatherings (a zone over its safe capacity for ``hold_s``) and their dispersal.
+
+Pure: every function takes the state, the event and ``now_s`` (the station's wall clock, injected) and returns
+the new state and the rows to record; no clock, no I/O. The core (core.py) dispatches to it and wraps the
+rows into ``Record`` actions (``Note`` rows become event-log rows).
+
+Events in: ``StreamConfigured`` (from the shell, once per configured camera), ``VisionObserved`` (one
+analysed frame of a stream and/or its crowd observations), vision's ``StreamStatus`` and ``WorkerStats``,
+and the patrol ``Tick`` (people not seen for ``window_s`` leave the counts even when no frame comes).
+
+No double counting (as vision.counting.GroundRegistry, but immutable): a person keeps its identity while
+its (stream, track id) is seen; a new identity within ``merge_radius_m`` of a known person not seen in
+the same frame is that person (lost-and-found track, another drone's view, a repeated pass). Frames
+flagged ``pose_missing`` are recorded as such and never placed in zones or cells.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from vision.counting import CityGrid, Zone
+from vision.records import CellCount, CrowdObservation, FrameResult, PersonOnGround, StreamStatus, WorkerStats
+
+EARTH_RADIUS_M = 6_371_008.8
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+
+# --- policy (from the config's [counting]) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CountingPolicy:
+    zones: tuple[Zone, ...] = ()
+    grid: CityGrid | None = None  # None: no per-cell counts
+    hold_s: float = 10.0  # a zone over capacity this long is a gathering
+    clear_s: float = 5.0  # a gathering's zone back at or under capacity this long has dispersed
+    window_s: float = 30.0  # a person not seen for this long leaves the counts
+    merge_radius_m: float = 2.0
+    record_interval_s: float = 10.0  # zone / view count rows: on change, and at least this often
+
+
+# --- events in --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamConfigured:
+    """The shell started (or will start) a vision worker for a configured camera."""
+
+    stream_id: str
+    vehicle_id: str
+    source: str
+
+
+@dataclass(frozen=True)
+class VisionObserved:
+    """What a stream's worker produced since the core last looked: the latest analysed frame (None when only
+    crowd observations arrived) and every crowd observation (the shell merges them when it coalesces frames)."""
+
+    stream_id: str
+    frame: FrameResult | None
+    crowds: tuple[CrowdObservation, ...] = ()
+    frames_coalesced: int = 0  # frames the shell replaced by a newer one before the core saw them
+
+
+# --- rows out ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CrowdObservationRow:
+    stream_id: str
+    vehicle_id: str
+    at_s: float  # when the core handled it
+    observed_at_s: float  # the frame's capture time (the worker's clock)
+    lat_deg: float
+    lon_deg: float
+    count: int
+    radius_m: float
+    density_per_m2: float
+    confidence: float
+    zone_id: str | None
+
+
+@dataclass(frozen=True)
+class ZoneCountRow:
+    zone_id: str
+    at_s: float
+    count: int
+    capacity_persons: int
+    over_capacity: bool
+
+
+@dataclass(frozen=True)
+class ViewCountRow:
+    """One stream's view: people in view, how many were placed on the ground, or flagged without a pose."""
+
+    stream_id: str
+    vehicle_id: str
+    at_s: float
+    captured_at_s: float
+    frame_index: int
+    count_in_view: int
+    unique_seen: int
+    placed: int
+    pose_missing: bool
+
+
+@dataclass(frozen=True)
+class GatheringRow:
+    """Insert-or-update of one gathering (keyed by gathering_id)."""
+
+    gathering_id: str
+    zone_id: str
+    at_s: float
+    status: str  # gathering | dispersed
+    started_at_s: float  # when the zone went over capacity
+    count: int
+    peak_count: int
+    capacity_persons: int
+    reason: str
+    ended_at_s: float | None = None
+
+
+@dataclass(frozen=True)
+class StreamStatusRow:
+    stream_id: str
+    vehicle_id: str
+    at_s: float
+    state: str  # configured | opening | live | dead | reconnecting | ended | failed | restarting | stopped
+    message: str
+    reported_at_s: float | None = None  # the worker's own time stamp
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line for the station's event log (the core turns it into an EventRow of kind 'vision')."""
+
+    vehicle_id: str | None
+    severity: str
+    text: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+CrowdRow = CrowdObservationRow | ZoneCountRow | ViewCountRow | GatheringRow | StreamStatusRow | Note
+
+
+# --- state ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamView:
+    stream_id: str
+    vehicle_id: str = ""
+    source: str = ""
+    state: str = "configured"
+    message: str = ""
+    frames: int = 0
+    frames_without_pose: int = 0
+    frames_coalesced: int = 0
+    crowds: int = 0
+    count_in_view: int = 0
+    unique_seen: int = 0
+    pose_missing: bool | None = None
+    last_frame_at_s: float | None = None
+    last_capture_s: float | None = None
+    last_row: tuple[int, bool] | None = None  # (count_in_view, pose_missing) of the last view row
+    last_row_s: float | None = None
+    latest_crowds: tuple[CrowdObservation, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroundPerson:
+    person_id: int
+    lat_deg: float
+    lon_deg: float
+    east_m: float
+    north_m: float
+    last_seen_s: float
+    confidence: float
+    drone_id: str
+
+
+@dataclass(frozen=True)
+class ZoneView:
+    zone_id: str
+    name: str
+    capacity_persons: int
+    count: int = 0
+    over_since_s: float | None = None
+    under_since_s: float | None = None
+    gathering_id: str | None = None
+    gathering_since_s: float | None = None
+    peak_count: int = 0
+    last_row: int | None = None
+    last_row_s: float | None = None
+
+    @property
+    def gathering(self) -> bool:
+        return self.gathering_id is not None
+
+
+@dataclass(frozen=True)
+class CrowdState:
+    policy: CountingPolicy = field(default_factory=CountingPolicy)
+    streams: Mapping[str, StreamView] = field(default_factory=lambda: _EMPTY)
+    people: tuple[GroundPerson, ...] = ()
+    by_key: Mapping[tuple[str, int], int] = field(default_factory=lambda: _EMPTY)  # (stream, track id) -> person id
+    next_person_id: int = 0
+    zones: Mapping[str, ZoneView] = field(default_factory=lambda: _EMPTY)
+    cells: Mapping[tuple[int, int], int] = field(default_factory=lambda: _EMPTY)  # (cell east, cell north) -> people
+
+
+def initial(policy: CountingPolicy) -> CrowdState:
+    zones = {z.zone_id: ZoneView(z.zone_id, z.name, z.capacity_persons) for z in policy.zones}
+    return CrowdState(policy=policy, zones=MappingProxyType(zones))
+
+
+@dataclass(frozen=True)
+class CrowdSnapshot:
+    """What the map shows: latest zone counts (with gathering flags), occupied cells, recent crowds, streams."""
+
+    at_s: float
+    people: int
+    zones: tuple[ZoneView, ...]
+    cells: tuple[CellCount, ...]
+    crowds: tuple[CrowdObservation, ...]
+    streams: tuple[StreamView, ...]
+
+
+def snapshot(state: CrowdState, now_s: float) -> CrowdSnapshot:
+    horizon = now_s - state.policy.window_s
+    crowds = tuple(c for v in state.streams.values() if (v.last_frame_at_s or -math.inf) >= horizon
+                   for c in v.latest_crowds)
+    return CrowdSnapshot(
+        at_s=now_s,
+        people=len(state.people),
+        zones=tuple(state.zones.values()),
+        cells=tuple(CellCount(e, n, c, now_s) for (e, n), c in sorted(state.cells.items())),
+        crowds=crowds,
+        streams=tuple(state.streams.values()),
+    )
+
+
+# --- geometry ---------------------------------------------------------------------------------------------
+
+
+def _enu(origin: tuple[float, float], lat_deg: float, lon_deg: float) -> tuple[float, float]:
+    """Equirectangular east/north metres from origin (same projection as vision.geodesy)."""
+    north = math.radians(lat_deg - origin[0]) * EARTH_RADIUS_M
+    east = math.radians(lon_deg - origin[1]) * EARTH_RADIUS_M * math.cos(math.radians(origin[0]))
+    return east, north
+
+
+def _origin(policy: CountingPolicy, fallback: tuple[float, float]) -> tuple[float, float]:
+    return (policy.grid.origin_lat_deg, policy.grid.origin_lon_deg) if policy.grid is not None else fallback
+
+
+def zone_of(policy: CountingPolicy, lat_deg: float, lon_deg: float) -> str | None:
+    for zone in policy.zones:
+        if bool(zone.contains(lat_deg, lon_deg)[0]):
+            return zone.zone_id
+    return None
+
+
+# --- the registry of people (no double counting) ----------------------------------------------------------
+
+
+def _expire(state: CrowdState, now_s: float) -> CrowdState:
+    horizon = now_s - state.policy.window_s
+    kept = tuple(p for p in state.people if p.last_seen_s >= horizon)
+    if len(kept) == len(state.people):
+        return state
+    alive = {p.person_id for p in kept}
+    by_key = {k: v for k, v in state.by_key.items() if v in alive}
+    return replace(state, people=kept, by_key=MappingProxyType(by_key))
+
+
+def _observe(state: CrowdState, stream_id: str, people: tuple[PersonOnGround, ...], now_s: float) -> CrowdState:
+    """Add one frame's people (seen now)."""
+    if not people:
+        return state
+    origin = _origin(state.policy, (people[0].lat_deg, people[0].lon_deg))
+    known: dict[int, GroundPerson] = {p.person_id: p for p in state.people}
+    if state.policy.grid is None and known:  # keep one origin for the positions already known
+        first = next(iter(known.values()))
+        origin = (first.lat_deg, first.lon_deg)
+        known = {pid: replace(p, east_m=_enu(origin, p.lat_deg, p.lon_deg)[0],
+                              north_m=_enu(origin, p.lat_deg, p.lon_deg)[1]) for pid, p in known.items()}
+    by_key = dict(state.by_key)
+    next_id = state.next_person_id
+    matched: set[int] = set()
+
+    def placed(pid: int, p: PersonOnGround) -> GroundPerson:
+        east, north = _enu(origin, p.lat_deg, p.lon_deg)
+        return GroundPerson(pid, p.lat_deg, p.lon_deg, east, north, now_s, p.confidence, p.drone_id)
+
+    pending = []
+    for p in people:
+        key = (stream_id, p.track_id) if p.track_id is not None else None
+        pid = by_key.get(key) if key is not None else None
+        if pid is not None and pid in known and pid not in matched:
+            known[pid] = placed(pid, p)
+            matched.add(pid)
+        else:
+            pending.append((key, p))
+    for key, p in pending:
+        east, north = _enu(origin, p.lat_deg, p.lon_deg)
+        best, best_d = None, state.policy.merge_radius_m
+        for pid, person in known.items():
+            if pid in matched:
+                continue  # seen in this very frame: a different person
+            d = math.hypot(person.east_m - east, person.north_m - north)
+            if d <= best_d:
+                best, best_d = pid, d
+        if best is None:
+            best, next_id = next_id, next_id + 1
+        known[best] = placed(best, p)
+        matched.add(best)
+        if key is not None:
+            by_key[key] = best
+    return replace(state, people=tuple(known[pid] for pid in sorted(known)), by_key=MappingProxyType(by_key),
+                   next_person_id=next_id)
+
+
+# --- counts and gatherings --------------------------------------------------------------------------------
+
+
+def _recount(state: CrowdState, now_s: float) -> tuple[CrowdState, list[CrowdRow]]:
+    """Zone and cell counts of the people now on the map; gathering / dispersed transitions; zone count rows."""
+    policy = state.policy
+    lats = [p.lat_deg for p in state.people]
+    lons = [p.lon_deg for p in state.people]
+    cells: dict[tuple[int, int], int] = {}
+    if policy.grid is not None and state.people:
+        ce, cn = policy.grid.cells_of(lats, lons)
+        for e, n in zip(ce.tolist(), cn.tolist()):
+            cells[(e, n)] = cells.get((e, n), 0) + 1
+    rows: list[CrowdRow] = []
+    zones = dict(state.zones)
+    for zone in policy.zones:
+        count = int(zone.contains(lats, lons).sum()) if state.people else 0
+        view, zone_rows = _zone_step(policy, zones[zone.zone_id], count, now_s)
+        zones[zone.zone_id] = view
+        rows.extend(zone_rows)
+    return replace(state, zones=MappingProxyType(zones), cells=MappingProxyType(cells)), rows
+
+
+def _zone_step(policy: CountingPolicy, view: ZoneView, count: int, now_s: float) -> tuple[ZoneView, list[CrowdRow]]:
+    rows: list[CrowdRow] = []
+    over = count > view.capacity_persons
+    view = replace(view, count=count)
+    if over:
+        view = replace(view, over_since_s=view.over_since_s if view.over_since_s is not None else now_s,
+                       under_since_s=None)
+    else:
+        view = replace(view, over_since_s=None,
+                       under_since_s=view.under_since_s if view.under_since_s is not None else now_s)
+    if view.gathering:
+        view = replace(view, peak_count=max(view.peak_count, count))
+    if not view.gathering and over and now_s - view.over_since_s >= policy.hold_s:
+        started = view.over_since_s
+        gid = f"{view.zone_id}@{started:.3f}"
+        reason = (f"{count} people in zone {view.name} (safe capacity {view.capacity_persons}) "
+                  f"for {now_s - started:.0f} s >= hold {policy.hold_s:g} s")
+        view = replace(view, gathering_id=gid, gathering_since_s=started, peak_count=count)
+        rows.append(GatheringRow(gid, view.zone_id, now_s, "gathering", started, count, count,
+                                 view.capacity_persons, reason))
+        rows.append(Note(None, "warning", f"gathering: {reason}",
+                         {"zone_id": view.zone_id, "gathering_id": gid, "count": count,
+                          "capacity_persons": view.capacity_persons}))
+    elif view.gathering and not over and now_s - view.under_since_s >= policy.clear_s:
+        gid = view.gathering_id
+        reason = (f"zone {view.name} back to {count} people (safe capacity {view.capacity_persons}) "
+                  f"for {now_s - view.under_since_s:.0f} s; peak {view.peak_count}")
+        rows.append(GatheringRow(gid, view.zone_id, now_s, "dispersed", view.gathering_since_s, count,
+                                 view.peak_count, view.capacity_persons, reason, ended_at_s=now_s))
+        rows.append(Note(None, "info", f"dispersed: {reason}",
+                         {"zone_id": view.zone_id, "gathering_id": gid, "count": count, "peak": view.peak_count}))
+        view = replace(view, gathering_id=None, gathering_since_s=None, peak_count=0)
+    if view.last_row != count or view.last_row_s is None or now_s - view.last_row_s >= policy.record_interval_s:
+        rows.append(ZoneCountRow(view.zone_id, now_s, count, view.capacity_persons, over))
+        view = replace(view, last_row=count, last_row_s=now_s)
+    return view, rows
+
+
+# --- handlers ---------------------------------------------------------------------------------------------
+
+
+def _stream(state: CrowdState, stream_id: str) -> StreamView:
+    return state.streams.get(stream_id) or StreamView(stream_id)
+
+
+def _with_stream(state: CrowdState, view: StreamView) -> CrowdState:
+    streams = dict(state.streams)
+    streams[view.stream_id] = view
+    return replace(state, streams=MappingProxyType(streams))
+
+
+def on_configured(state: CrowdState, ev: StreamConfigured, now_s: float) -> tuple[CrowdState, list[CrowdRow]]:
+    view = replace(_stream(state, ev.stream_id), vehicle_id=ev.vehicle_id, source=ev.source, state="configured")
+    return _with_stream(state, view), [
+        StreamStatusRow(ev.stream_id, ev.vehicle_id, now_s, "configured", f"camera of {ev.vehicle_id}: {ev.source}"),
+    ]
+
+
+_STATUS_SEVERITY = MappingProxyType({"dead": "warning", "reconnecting": "info", "failed": "error",
+                                     "restarting": "warning", "ended": "info"})
+
+
+def on_status(state: CrowdState, ev: StreamStatus, now_s: float) -> tuple[CrowdState, list[CrowdRow]]:
+    view = _stream(state, ev.stream_id)
+    rows: list[CrowdRow] = [StreamStatusRow(ev.stream_id, view.vehicle_id, now_s, ev.state, ev.message, ev.time_s)]
+    severity = _STATUS_SEVERITY.get(ev.state)
+    if severity is not None and ev.state != view.state:
+        rows.append(Note(view.vehicle_id or None, severity, f"video stream {ev.stream_id} {ev.state}: {ev.message}",
+                         {"stream_id": ev.stream_id, "state": ev.state}))
+    return _with_stream(state, replace(view, state=ev.state, message=ev.message)), rows
+
+
+def on_stats(state: CrowdState, ev: WorkerStats, now_s: float) -> tuple[CrowdState, list[CrowdRow]]:
+    view = _stream(state, ev.stream_id)
+    return state, [Note(view.vehicle_id or None, "info",
+                        f"video stream {ev.stream_id}: {ev.frames_analysed} frames analysed at "
+                        f"{ev.analysed_fps:.1f}/s, peak memory {ev.peak_rss_mb:.0f} MB",
+                        {"stream_id": ev.stream_id, "frames_analysed": ev.frames_analysed,
+                         "analysed_fps": ev.analysed_fps, "dropped_frames": ev.dropped_frames,
+                         "peak_rss_mb": ev.peak_rss_mb, "model_version": ev.model_version})]
+
+
+def on_observed(state: CrowdState, ev: VisionObserved, now_s: float) -> tuple[CrowdState, list[CrowdRow]]:
+    view = _stream(state, ev.stream_id)
+    rows: list[CrowdRow] = []
+    state = _expire(state, now_s)
+    frame = ev.frame
+    if frame is not None:
+        if view.pose_missing is not frame.pose_missing and (frame.pose_missing or view.pose_missing is not None):
+            text = (f"video stream {ev.stream_id}: no vehicle pose for its frames: people counted in view, "
+                    "not placed on the map" if frame.pose_missing
+                    else f"video stream {ev.stream_id}: pose available again, people placed on the map")
+            rows.append(Note(view.vehicle_id or None, "warning" if frame.pose_missing else "info", text,
+                             {"stream_id": ev.stream_id, "pose_missing": frame.pose_missing}))
+        if not frame.pose_missing:
+            state = _observe(state, ev.stream_id, frame.people, now_s)
+        key = (frame.count_in_view, frame.pose_missing)
+        if view.last_row != key or view.last_row_s is None or now_s - view.last_row_s >= state.policy.record_interval_s:
+            rows.append(ViewCountRow(ev.stream_id, view.vehicle_id, now_s, frame.capture_time_s, frame.frame_index,
+                                     frame.count_in_view, frame.unique_seen, len(frame.people), frame.pose_missing))
+            view = replace(view, last_row=key, last_row_s=now_s)
+        view = replace(view, frames=view.frames + 1,
+                       frames_without_pose=view.frames_without_pose + int(frame.pose_missing),
+                       count_in_view=frame.count_in_view, unique_seen=frame.unique_seen,
+                       pose_missing=frame.pose_missing, last_frame_at_s=now_s, last_capture_s=frame.capture_time_s,
+                       latest_crowds=())
+        if view.state in ("configured", "opening"):
+            view = replace(view, state="live")
+    for crowd in ev.crowds:
+        rows.append(CrowdObservationRow(ev.stream_id, view.vehicle_id, now_s, crowd.time_s, crowd.centroid_lat_deg,
+                                        crowd.centroid_lon_deg, crowd.count, crowd.radius_m, crowd.density_per_m2,
+                                        crowd.confidence, zone_of(state.policy, crowd.centroid_lat_deg,
+                                                                  crowd.centroid_lon_deg)))
+    if ev.crowds:
+        pool = view.latest_crowds + ev.crowds  # crowds of one frame may come after the frame itself
+        latest = max(c.time_s for c in pool)
+        view = replace(view, crowds=view.crowds + len(ev.crowds),
+                       latest_crowds=tuple(c for c in pool if c.time_s == latest))
+    view = replace(view, frames_coalesced=view.frames_coalesced + ev.frames_coalesced)
+    state = _with_stream(state, view)
+    state, counted = _recount(state, now_s)
+    return state, rows + counted
+
+
+def on_tick(state: CrowdState, now_s: float) -> tuple[CrowdState, list[CrowdRow]]:
+    """People not seen for window_s leave the counts; holds and dispersals are judged even without frames."""
+    if not state.policy.zones and not state.people:
+        return state, []
+    return _recount(_expire(state, now_s), now_s)

@@ -1,0 +1,198 @@
+"""The pure ground-counting part of the core: zone and cell counts, no double counting, crowd observations,
+gathering after hold_s, dispersed after clear_s, frames without a pose, stream status, all with an injected clock."""
+from __future__ import annotations
+
+import math
+
+from groundstation import core
+from groundstation import crowds as cr
+from groundstation.core import EventRow, Record
+from groundstation.patrols import Tick
+from vision.counting import CityGrid, Zone
+from vision.records import CrowdObservation, FrameResult, PersonOnGround, StreamStatus, WorkerStats
+
+LAT0, LON0 = 23.0469, 112.4651
+M_PER_DEG_LAT = 6_371_008.8 * math.pi / 180.0
+
+
+def offset(east_m: float, north_m: float) -> tuple[float, float]:
+    return (LAT0 + north_m / M_PER_DEG_LAT,
+            LON0 + east_m / (M_PER_DEG_LAT * math.cos(math.radians(LAT0))))
+
+
+def square(zone_id: str, east_m: float, north_m: float, size_m: float, capacity: int) -> Zone:
+    corners = [offset(east_m, north_m), offset(east_m + size_m, north_m), offset(east_m + size_m, north_m + size_m),
+               offset(east_m, north_m + size_m), offset(east_m, north_m)]
+    return Zone(zone_id, zone_id.title(), (tuple((lon, lat) for lat, lon in corners),), capacity)
+
+
+PLAZA = square("plaza", 0.0, 0.0, 40.0, capacity=3)
+POLICY = cr.CountingPolicy(zones=(PLAZA,), grid=CityGrid(LAT0, LON0, 50.0), hold_s=10.0, clear_s=5.0,
+                           window_s=30.0, merge_radius_m=2.0, record_interval_s=10.0)
+
+
+def state0(policy: cr.CountingPolicy = POLICY) -> core.StationState:
+    return core.StationState(crowds=cr.initial(policy))
+
+
+def people_at(points, t, drone="d1", tracks=None):
+    tracks = tracks if tracks is not None else [None] * len(points)
+    return tuple(PersonOnGround(*offset(e, n), 1.5, 0.8, drone, t, tr) for (e, n), tr in zip(points, tracks))
+
+
+def frame(points, t, index=0, tracks=None, pose_missing=False, stream="cam1"):
+    people = () if pose_missing else people_at(points, t, tracks=tracks)
+    return FrameResult(stream, index, t, (), len(points), len(points), "test", people=people, pose_missing=pose_missing)
+
+
+def observed(points, t, **kw):
+    crowds = kw.pop("crowds", ())
+    return cr.VisionObserved(kw.get("stream", "cam1"), frame(points, t, **kw), crowds)
+
+
+def run(state, events):
+    """Apply (event, now_s) pairs; return the final state and every row recorded."""
+    rows = []
+    for event, now_s in events:
+        state, actions = core.handle(state, event, now_s)
+        rows += [a.row for a in actions if isinstance(a, Record)]
+    return state, rows
+
+
+def of(rows, kind):
+    return [r for r in rows if isinstance(r, kind)]
+
+
+FIVE = [(5.0 + 3.0 * i, 10.0) for i in range(5)]  # five people 3 m apart inside the plaza
+
+
+def test_zone_and_cell_counts_are_kept_and_recorded():
+    state, rows = run(state0(), [(cr.StreamConfigured("cam1", "v1", "a.mp4"), 0.0), (observed(FIVE, 1.0), 1.0)])
+    snap = cr.snapshot(state.crowds, 1.0)
+    assert snap.people == 5
+    assert [(z.zone_id, z.count) for z in snap.zones] == [("plaza", 5)]
+    assert [(c.cell_east, c.cell_north, c.count) for c in snap.cells] == [(0, 0, 5)]
+    zone_rows = of(rows, cr.ZoneCountRow)
+    assert [(z.zone_id, z.count, z.over_capacity) for z in zone_rows] == [("plaza", 5, True)]
+    view = of(rows, cr.ViewCountRow)
+    assert view[0].count_in_view == 5 and view[0].placed == 5 and not view[0].pose_missing
+    assert of(rows, cr.StreamStatusRow)[0].state == "configured"
+    assert snap.streams[0].vehicle_id == "v1" and snap.streams[0].frames == 1
+
+
+def test_the_same_people_seen_again_are_not_counted_twice():
+    tracks = [1, 2, 3, 4, 5]
+    moved = [(e + 0.5, n) for e, n in FIVE]
+    state, _ = run(state0(), [(observed(FIVE, 1.0, tracks=tracks), 1.0),
+                              (observed(moved, 1.1, index=1, tracks=tracks), 1.1),
+                              # a second pass: new track ids, same places -> the same people
+                              (observed(moved, 5.0, index=2, tracks=[11, 12, 13, 14, 15]), 5.0)])
+    assert cr.snapshot(state.crowds, 5.0).people == 5
+    # another drone's overlapping view, people slightly off: still five
+    other = cr.VisionObserved("cam2", frame([(e + 1.0, n + 0.5) for e, n in moved], 6.0, stream="cam2"))
+    state, _ = run(state, [(other, 6.0)])
+    assert cr.snapshot(state.crowds, 6.0).people == 5
+    # two people seen in the same frame close together are two people
+    state, _ = run(state0(), [(observed([(1.0, 1.0), (1.5, 1.0)], 1.0), 1.0)])
+    assert cr.snapshot(state.crowds, 1.0).people == 2
+
+
+def test_people_not_seen_for_the_window_leave_the_counts_on_tick():
+    state, _ = run(state0(), [(observed(FIVE, 1.0), 1.0)])
+    state, rows = run(state, [(Tick(), 20.0)])
+    assert cr.snapshot(state.crowds, 20.0).people == 5
+    state, rows = run(state, [(Tick(), 31.5)])
+    assert cr.snapshot(state.crowds, 31.5).people == 0
+    assert [(z.count, z.over_capacity) for z in of(rows, cr.ZoneCountRow)] == [(0, False)]
+
+
+def test_a_gathering_needs_hold_s_over_capacity_and_disperses_after_clear_s():
+    events = [(observed(FIVE, t, tracks=[1, 2, 3, 4, 5], index=i), t) for i, t in enumerate([0.0, 4.0, 9.9])]
+    state, rows = run(state0(), events)
+    assert not of(rows, cr.GatheringRow)
+    state, rows = run(state, [(observed(FIVE, 10.0, tracks=[1, 2, 3, 4, 5], index=3), 10.0)])
+    (g,) = of(rows, cr.GatheringRow)
+    assert g.status == "gathering" and g.zone_id == "plaza" and g.started_at_s == 0.0 and g.count == 5
+    assert "5 people" in g.reason and "safe capacity 3" in g.reason and "hold 10 s" in g.reason
+    notes = [r for r in rows if isinstance(r, EventRow) and r.kind == "vision"]
+    assert notes and notes[0].severity == "warning" and notes[0].text.startswith("gathering")
+    assert cr.snapshot(state.crowds, 10.0).zones[0].gathering
+    # nothing new while it lasts
+    state, rows = run(state, [(Tick(), 12.0)])
+    assert not of(rows, cr.GatheringRow)
+    # people leave (not seen for window_s = 30 s): back under capacity at 40.5, dispersed clear_s later
+    state, rows = run(state, [(Tick(), 40.5)])
+    assert not of(rows, cr.GatheringRow)
+    state, rows = run(state, [(Tick(), 45.5)])
+    (d,) = of(rows, cr.GatheringRow)
+    assert d.status == "dispersed" and d.gathering_id == g.gathering_id and d.ended_at_s == 45.5 and d.peak_count == 5
+    assert not cr.snapshot(state.crowds, 45.5).zones[0].gathering
+
+
+def test_a_short_surge_is_not_a_gathering():
+    state, rows = run(state0(), [(observed(FIVE, 0.0), 0.0), (observed(FIVE[:2], 5.0, index=1), 5.0)])
+    # three people still in the window (the first frame's), capacity 3: not over
+    state, rows2 = run(state, [(Tick(), 31.0), (Tick(), 60.0)])
+    assert not of(rows + rows2, cr.GatheringRow)
+
+
+def test_frames_without_a_pose_are_recorded_as_such_and_not_placed():
+    state, rows = run(state0(), [(cr.StreamConfigured("cam1", "v1", "a.mp4"), 0.0),
+                                 (observed(FIVE, 1.0, pose_missing=True), 1.0),
+                                 (observed(FIVE, 1.1, index=1, pose_missing=True), 1.1)])
+    views = of(rows, cr.ViewCountRow)
+    assert len(views) == 1  # throttled: same count, same flag
+    assert views[0].pose_missing and views[0].count_in_view == 5 and views[0].placed == 0
+    snap = cr.snapshot(state.crowds, 1.1)
+    assert snap.people == 0 and snap.zones[0].count == 0
+    assert snap.streams[0].frames_without_pose == 2
+    notes = [r for r in rows if isinstance(r, EventRow) and r.kind == "vision"]
+    assert len(notes) == 1 and "no vehicle pose" in notes[0].text and notes[0].vehicle_id == "v1"
+    state, rows = run(state, [(observed(FIVE, 2.0, index=2), 2.0)])
+    assert of(rows, cr.ViewCountRow)[0].pose_missing is False
+    assert any(isinstance(r, EventRow) and "pose available again" in r.text for r in rows)
+
+
+def test_view_and_zone_rows_are_throttled():
+    events = [(observed(FIVE, 1.0 + 0.1 * i, index=i, tracks=[1, 2, 3, 4, 5]), 1.0 + 0.1 * i) for i in range(50)]
+    _, rows = run(state0(), events)
+    assert len(of(rows, cr.ViewCountRow)) == 1 and len(of(rows, cr.ZoneCountRow)) == 1
+    events = [(observed(FIVE, t, index=i, tracks=[1, 2, 3, 4, 5]), t) for i, t in enumerate([1.0, 6.0, 11.0, 16.0])]
+    _, rows = run(state0(), events)
+    assert [r.at_s for r in of(rows, cr.ZoneCountRow)] == [1.0, 11.0]
+
+
+def test_every_crowd_observation_is_recorded_with_its_zone():
+    lat, lon = offset(10.0, 10.0)
+    inside = CrowdObservation(lat, lon, 4, 2.0, 0.3, 0.7, "d1", 1.0)
+    outside = CrowdObservation(*offset(-100.0, 0.0), 3, 1.5, 0.4, 0.6, "d1", 1.0)
+    late = cr.VisionObserved("cam1", None, (outside,))
+    state, rows = run(state0(), [(cr.StreamConfigured("cam1", "v1", "a.mp4"), 0.0),
+                                 (observed(FIVE, 1.0, crowds=(inside,)), 1.2), (late, 1.3)])
+    obs = of(rows, cr.CrowdObservationRow)
+    assert [(o.count, o.zone_id, o.vehicle_id, o.stream_id) for o in obs] == [(4, "plaza", "v1", "cam1"),
+                                                                              (3, None, "v1", "cam1")]
+    assert obs[0].observed_at_s == 1.0 and obs[0].at_s == 1.2 and obs[0].radius_m == 2.0
+    assert obs[0].density_per_m2 == 0.3 and obs[0].confidence == 0.7
+    assert {c.count for c in cr.snapshot(state.crowds, 1.3).crowds} == {4, 3}
+
+
+def test_stream_status_changes_are_recorded_and_failures_logged():
+    state, rows = run(state0(), [(cr.StreamConfigured("cam1", "v1", "x.mp4"), 0.0),
+                                 (StreamStatus("cam1", "opening", "loading model", 0.5), 1.0),
+                                 (StreamStatus("cam1", "failed", "SourceOpenError: no such file: x.mp4", 1.5), 2.0),
+                                 (StreamStatus("cam1", "restarting", "restart 1/5 in 2.0 s", 2.0), 2.0),
+                                 (WorkerStats("cam1", 10, 1.0, 10.0, 0, 300.0, "m"), 3.0)])
+    states = [(r.state, r.vehicle_id) for r in of(rows, cr.StreamStatusRow)]
+    assert states == [("configured", "v1"), ("opening", "v1"), ("failed", "v1"), ("restarting", "v1")]
+    errors = [r for r in rows if isinstance(r, EventRow) and r.severity == "error"]
+    assert len(errors) == 1 and "no such file" in errors[0].text
+    assert any(isinstance(r, EventRow) and "10 frames analysed" in r.text for r in rows)
+    assert cr.snapshot(state.crowds, 3.0).streams[0].state == "restarting"
+
+
+def test_the_core_state_is_not_mutated():
+    before = state0()
+    after, _ = run(before, [(observed(FIVE, 1.0), 1.0)])
+    assert before.crowds.people == () and after.crowds.people
+    assert before.crowds.zones["plaza"].count == 0
