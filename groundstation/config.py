@@ -216,6 +216,9 @@ class CameraConfig(_Frozen):
     hfov_deg: float = Field(default=84.0, gt=0.0, lt=180.0)
     mount_pitch_deg: float = Field(default=-45.0, ge=-90.0, le=30.0)  # 0 horizon, -90 straight down
     mount_yaw_deg: float = Field(default=0.0, ge=-180.0, le=360.0)  # relative to the vehicle's nose
+    # "telemetry": the gimbal angles the vehicle reports (MOUNT_STATUS), the mount_* values until it does;
+    # "fixed": always mount_pitch_deg / mount_yaw_deg (a camera without a gimbal)
+    gimbal: Literal["telemetry", "fixed"] = "telemetry"
     realtime: bool = True
     analyses_per_s: float | None = Field(default=None, gt=0.0, le=60.0)
     crowd_min_people: int = Field(default=3, ge=2, le=1000)

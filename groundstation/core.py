@@ -57,7 +57,7 @@ from telemetry.records import (
 EARTH_RADIUS_M = 6_371_008.8
 
 ACTIONS = ("arm", "disarm", "takeoff", "goto", "rtl", "land", "set_mode", "upload_mission", "set_mission_current",
-           "abort_patrol")
+           "point_gimbal", "abort_patrol")
 SAFETY_ACTIONS = frozenset({"rtl", "land", "disarm"})
 COPTER_MODES = frozenset({
     "STABILIZE", "ACRO", "ALT_HOLD", "AUTO", "GUIDED", "LOITER", "RTL", "CIRCLE", "LAND", "DRIFT", "SPORT",
@@ -194,7 +194,8 @@ class CommandRequest:
     """An operator's (or an automatic rule's) request to command a vehicle.
 
     action/args: arm, disarm, rtl, land: no args; takeoff: alt_rel_m; goto: lat_deg, lon_deg, alt_rel_m;
-    set_mode: mode (name); upload_mission: items (MissionItem or mappings of its fields: the mission as flown,
+    set_mode: mode (name); point_gimbal: pitch_deg (0 horizon, -90 down), yaw_deg (from the nose, default 0);
+    set_mission_current: seq; upload_mission: items (MissionItem or mappings of its fields: the mission as flown,
     WITHOUT ArduPilot's home slot, which the station adds as item 0) and mission_type (default "mission").
     """
 
@@ -633,6 +634,7 @@ _ARGUMENTS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "set_mode": ("mode",),
     "upload_mission": ("items", "mission_type"),
     "set_mission_current": ("seq",),
+    "point_gimbal": ("pitch_deg", "yaw_deg"),
 })
 
 
@@ -659,6 +661,11 @@ def _normalise(action: str, args: Mapping[str, Any]) -> dict[str, Any]:
         if seq != int(seq) or seq < 1:
             raise _Refusal(f"seq must be a mission item number >= 1 (0 is home), got {args['seq']!r}")
         return {"seq": int(seq)}
+    if action == "point_gimbal":
+        pitch, yaw = _number(args, "pitch_deg"), float(args.get("yaw_deg", 0.0))
+        if not (-90.0 <= pitch <= 30.0 and -180.0 <= yaw <= 360.0):
+            raise _Refusal(f"gimbal pitch {pitch:g} deg must be -90..30 and yaw {yaw:g} deg -180..360")
+        return {"pitch_deg": pitch, "yaw_deg": yaw}
     if action == "upload_mission":
         items = args.get("items")
         if isinstance(items, (str, bytes)) or not isinstance(items, Sequence) or not items:
@@ -771,6 +778,8 @@ def _check(policy: Policy, view: VehicleView, action: str, args: Mapping[str, An
             raise _Refusal(f"going there and back home ({route_m:.0f} m) would leave about {left:.0f}% battery, "
                            f"below the reserve of {policy.battery_reserve_pct:g}%")
         return f"target inside the fence and limits, about {left:.0f}% battery left after return"
+    if action == "point_gimbal":
+        return "pointing the camera moves no aircraft; allowed while the link is up"
     if action == "upload_mission":
         return _check_mission(policy, view, args["items"], args["mission_type"])
     if action == "set_mission_current":

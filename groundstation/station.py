@@ -638,6 +638,8 @@ def _call(vehicle: Any, cmd: SendCommand) -> Any:
         return vehicle.set_mode(a["mode"])
     if cmd.action == "upload_mission":
         return vehicle.upload_mission(list(a["items"]), a["mission_type"])
+    if cmd.action == "point_gimbal":
+        return vehicle.point_gimbal(a["pitch_deg"], a["yaw_deg"])
     if cmd.action == "set_mission_current":
         return vehicle.set_current_mission_item(a["seq"])
     raise _NotSent(f"no telemetry call for action {cmd.action!r}")

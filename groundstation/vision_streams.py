@@ -27,7 +27,7 @@ from typing import Any
 
 from groundstation.config import CameraConfig, StationConfig
 from groundstation.crowds import VisionObserved
-from telemetry.records import StateUpdated
+from telemetry.records import StateUpdated, VehicleState
 
 log = logging.getLogger("groundstation.vision")
 
@@ -35,6 +35,18 @@ POSE_INTERVAL_S = 0.05
 MAX_BACKOFF_S = 60.0
 MAX_PENDING_CROWDS = 500
 IDLE_POLL_S = 0.005
+
+
+def camera_pose_at(state: VehicleState, camera: CameraConfig, time_s: float):
+    """The pose a vision worker needs for one frame: the vehicle's position and heading, and the gimbal angles
+    it reports (MOUNT_STATUS) when the camera follows telemetry, else the camera's fixed mount angles."""
+    from vision.pose import VehiclePose
+
+    pitch, yaw, roll = camera.mount_pitch_deg, camera.mount_yaw_deg, 0.0
+    if camera.gimbal == "telemetry" and state.gimbal_pitch_deg is not None:
+        pitch, yaw, roll = state.gimbal_pitch_deg, state.gimbal_yaw_deg or 0.0, state.gimbal_roll_deg or 0.0
+    return VehiclePose(time_s, state.lat_deg, state.lon_deg, state.alt_rel_m, state.heading_deg,
+                       gimbal_pitch_deg=pitch, gimbal_yaw_deg=yaw, gimbal_roll_deg=roll)
 
 
 def merge_observed(old: VisionObserved, new: VisionObserved) -> VisionObserved:
@@ -136,8 +148,6 @@ class VisionStreams:
         st = event.state
         if not st.position_known or st.alt_rel_m is None or st.heading_deg is None:
             return
-        from vision.pose import VehiclePose
-
         # the event is stamped with the monotonic clock: move it to the workers' wall clock
         time_s = self._clock() - max(0.0, time.monotonic() - event.at_s)
         for s in streams:
@@ -146,8 +156,7 @@ class VisionStreams:
                 if workers is None or time_s - s.last_pose_s < POSE_INTERVAL_S:
                     continue
                 s.last_pose_s = time_s
-            pose = VehiclePose(time_s, st.lat_deg, st.lon_deg, st.alt_rel_m, st.heading_deg,
-                               gimbal_pitch_deg=s.camera.mount_pitch_deg, gimbal_yaw_deg=s.camera.mount_yaw_deg)
+            pose = camera_pose_at(st, s.camera, time_s)
             try:
                 sent = workers.send_pose(s.camera.id, pose)
             except Exception:  # a worker being replaced; the next pose goes to the new one

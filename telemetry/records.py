@@ -59,6 +59,9 @@ class VehicleState:
     firmware_version: str | None = None  # from AUTOPILOT_VERSION, e.g. "4.5.7-official"
     landed_state: int | None = None  # MAV_LANDED_STATE from EXTENDED_SYS_STATE (1 = on ground)
     mission_reached_seq: int | None = None  # last MISSION_ITEM_REACHED
+    gimbal_pitch_deg: float | None = None  # MOUNT_STATUS: 0 horizon, -90 straight down
+    gimbal_roll_deg: float | None = None
+    gimbal_yaw_deg: float | None = None  # relative to the vehicle's nose
     prearm_ok: bool | None = None  # SYS_STATUS pre-arm check bit (None: vehicle does not report it)
     ekf_ok: bool | None = None  # EKF_STATUS_REPORT has an absolute horizontal position (None: not seen)
     messages_received: int = 0  # frames decoded from this vehicle since start()

@@ -44,6 +44,7 @@ class StateTracker:
             "MISSION_CURRENT": self._mission_current,
             "MISSION_ITEM_REACHED": self._mission_item_reached,
             "EXTENDED_SYS_STATE": self._extended_sys_state,
+            "MOUNT_STATUS": self._mount_status,
             "STATUSTEXT": self._statustext,
             "AUTOPILOT_VERSION": self._autopilot_version,
             "PARAM_VALUE": self._param_value,
@@ -165,6 +166,13 @@ class StateTracker:
 
     def _extended_sys_state(self, m, now_s, events) -> None:
         self.set("landed_state", m.landed_state)
+
+    def _mount_status(self, m, now_s, events) -> None:
+        # ArduPilot sends MOUNT_STATUS from the autopilot: pitch, roll, yaw (body frame) in centidegrees
+        f = self._f
+        f["gimbal_pitch_deg"] = m.pointing_a * 0.01
+        f["gimbal_roll_deg"] = m.pointing_b * 0.01
+        f["gimbal_yaw_deg"] = m.pointing_c * 0.01
 
     def _statustext(self, m, now_s, events) -> None:
         events.append(StatusText(self._f["vehicle_id"], m.severity, m.text, now_s))

@@ -66,6 +66,7 @@ DEFAULT_STREAM_RATES_HZ: Mapping[str, float] = MappingProxyType({
     "EXTENDED_SYS_STATE": 1.0,
     "MISSION_CURRENT": 1.0,
     "HOME_POSITION": 0.2,
+    "MOUNT_STATUS": 2.0,
 })
 
 # Parameters that exist only in simulators (ArduPilot SITL has them; so does our sim/).
@@ -436,6 +437,16 @@ class Vehicle:
             0, target[0], target[1], _MAV.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT, 0b110111111000,
             codec.deg_to_e7(lat_deg), codec.deg_to_e7(lon_deg), alt_rel_m, 0, 0, 0, 0, 0, 0, 0, 0))
         return None
+
+    def point_gimbal(self, pitch_deg: float, yaw_deg: float = 0.0, *, timeout_s: float = 1.5,
+                     retries: int = 3) -> CommandAck:
+        """MAV_CMD_DO_MOUNT_CONTROL in MAVLink targeting mode: pitch (0 horizon, -90 down) and yaw relative to
+        the vehicle's nose, in degrees. ArduPilot reports the result in MOUNT_STATUS."""
+        if not (-90.0 <= pitch_deg <= 90.0 and -360.0 <= yaw_deg <= 360.0):
+            raise InvalidRequest(f"{self.vehicle_id}: gimbal pitch {pitch_deg} / yaw {yaw_deg} out of range")
+        return self.command_long(_MAV.MAV_CMD_DO_MOUNT_CONTROL,
+                                 [pitch_deg, 0.0, yaw_deg, 0, 0, 0, _MAV.MAV_MOUNT_MODE_MAVLINK_TARGETING],
+                                 timeout_s=timeout_s, retries=retries)
 
     def rtl(self, **kwargs) -> CommandAck | None:
         """Return to launch (mode RTL, confirmed from HEARTBEAT)."""

@@ -83,6 +83,8 @@ REFUSALS = [
     ("argument of wrong type", FLYING, True, "takeoff", {"alt_rel_m": "high"}, "must be a finite number"),
     ("nan altitude", FLYING, True, "takeoff", {"alt_rel_m": float("nan")}, "must be a finite number"),
     ("unknown mode", {}, True, "set_mode", {"mode": "WARP"}, "unknown flight mode 'WARP'"),
+    ("gimbal pitched up past its range", {}, True, "point_gimbal", {"pitch_deg": 45.0}, "must be -90..30"),
+    ("gimbal with the link down", {}, False, "point_gimbal", {"pitch_deg": -45.0}, "link to the vehicle is down"),
     ("arm with low battery", {"battery_pct": 40.0}, True, "arm", {}, "below the 50% needed to launch"),
     ("arm with unknown battery", {"battery_pct": None}, True, "arm", {}, "battery level unknown"),
     ("arm outside the fence", {"lat_deg": OUTSIDE[0], "lon_deg": OUTSIDE[1]}, True, "arm", {},
@@ -312,3 +314,9 @@ def test_core_reads_no_clock():
             out += actions
         return out
     assert run() == run()
+
+
+def test_point_gimbal_is_sent_with_its_angles():
+    s, actions = decide(station(), "point_gimbal", {"pitch_deg": -40, "yaw_deg": 15})
+    (send,) = [a for a in actions if isinstance(a, core.SendCommand)]
+    assert send.action == "point_gimbal" and send.args == {"pitch_deg": -40.0, "yaw_deg": 15.0}

@@ -183,3 +183,13 @@ def test_guided_flight_and_flapping_and_freeze(sim, vehicle, events):
     v.land()
     v.wait_until(lambda s: not s.armed, 120)
     assert any(isinstance(e, StatusText) for e in events.events)
+
+
+def test_gimbal_pointed_and_reported(vehicle):
+    v = vehicle(0)
+    v.wait_ready(60)
+    assert v.point_gimbal(-40.0, 10.0).result == mavlink.MAV_RESULT_ACCEPTED
+    s = v.wait_until(lambda s: s.gimbal_pitch_deg == -40.0, 30, "MOUNT_STATUS at -40 deg")
+    assert s.gimbal_yaw_deg == pytest.approx(10.0)
+    v.point_gimbal(-90.0)
+    assert v.wait_until(lambda s: s.gimbal_pitch_deg == -90.0, 30).gimbal_yaw_deg == pytest.approx(0.0)

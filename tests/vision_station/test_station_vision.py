@@ -59,7 +59,7 @@ def zones_file(tmp_path: Path) -> Path:
 
 def camera(cid, vehicle, source, **kw):
     return {"id": cid, "vehicle_id": vehicle, "source": source, "model_path": str(MODEL), "imgsz": 480,
-            "tiles": "off", "width_px": 768, "height_px": 576, "hfov_deg": 60.0, "mount_pitch_deg": -40.0,
+            "tiles": "off", "width_px": 768, "height_px": 576, "hfov_deg": 60.0, "mount_pitch_deg": 0.0,
             "realtime": True, "analyses_per_s": 5.0, "crowd_min_people": 2, **kw}
 
 
@@ -96,6 +96,9 @@ def test_vision_streams_flow_into_the_station(tmp_path, sim):
         wait_for(lambda: (s := station.snapshot().get("v1")) is not None and s.link_up and s.ready_to_arm
                  and s.position_known and s.home is not None, what="v1 ready")
         assert ask("set_mode", mode="GUIDED").ok and ask("arm").ok and ask("takeoff", alt_rel_m=20).ok
+        # the camera follows the gimbal the vehicle reports (MOUNT_STATUS): point it 40 degrees down
+        assert ask("point_gimbal", pitch_deg=-40.0).ok
+        wait_for(lambda: station.snapshot()["v1"].gimbal_pitch_deg == -40.0, what="gimbal reported at -40 deg")
         wait_for(lambda: (station.snapshot()["v1"].alt_rel_m or 0) > 18, what="v1 at 20 m")
         started_hover = time.time()
 
