@@ -45,7 +45,13 @@ def main() -> int:
     st = run.stats
     print(f"pipeline  worker (decode thread + OpenVINO detect + ByteTrack + geo + crowds), every frame: "
           f"{st.analysed_fps:.2f} fps over {st.frames_analysed} frames ({st.model_version})")
+    if st.note:
+        print(f"note      {st.note}")
     print(f"ratio     {st.analysed_fps / base:.2f}x")
+    stages = dict(st.stage_ms)
+    print("profile   mean ms per frame: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+          + f"; worker CPU {st.cpu_ms_per_frame:.0f} ms/frame on {os.cpu_count()} cores "
+          "(decode runs on its own thread in parallel; infer_wait = analysis thread blocked on the 2 requests in flight)")
     print(f"memory    worker peak RSS {st.peak_rss_mb:.0f} MB")
 
     live = run_pipeline(video, model, args.imgsz, int(args.latency_s * args.rate), realtime=True,
@@ -60,16 +66,18 @@ def main() -> int:
         "ratio": round(st.analysed_fps / base, 2), "frames": n, "imgsz": args.imgsz,
         "worker_peak_rss_mb": round(st.peak_rss_mb), "latency_p50_ms": round(float(np.percentile(lat, 50))),
         "latency_p95_ms": round(float(np.percentile(lat, 95))), "analyses_per_s": round(live.stats.analysed_fps, 2),
+        "backend": st.model_version.split("/", 1)[-1], "stage_ms": {k: round(v, 2) for k, v in st.stage_ms},
+        "cpu_ms_per_frame": round(st.cpu_ms_per_frame, 1), "load_average_1m": round(load[0], 2),
     }
     if not args.skip_accuracy:
         from vision.detector import DetectorConfig, PersonDetector
         from vision.evaluate import evaluate
 
-        det = PersonDetector(DetectorConfig(model_path=model, imgsz=1280, precision="f32"))
+        det = PersonDetector(DetectorConfig(model_path=model, imgsz=args.imgsz))  # the product's defaults
         _, groups = evaluate(Path(args.truth), None, lambda im: len(det.detect(im, "auto").detections))
         for name, g in groups.items():
             print(f"accuracy  {name}: n={g.n} MAE {g.mae:.2f}, mean relative error {g.mean_rel_err * 100:.1f}% "
-                  "(imgsz 1280, tiles auto, f32: the `vision eval` defaults)")
+                  f"(imgsz {args.imgsz}, tiles auto, {det.version.split('/', 1)[1]}: the `vision eval` defaults)")
             figures[f"mae[{name}]"] = round(g.mae, 3)
             figures[f"mean_rel_err[{name}]"] = round(g.mean_rel_err, 3)
     print(json.dumps(figures))

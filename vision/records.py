@@ -132,3 +132,8 @@ class WorkerStats:
     dropped_frames: int
     peak_rss_mb: float
     model_version: str
+    # mean ms per analysed frame in each stage (decode is on its own thread, in parallel with the rest;
+    # infer_wait is the analysis thread blocked on inference; decode_wait blocked on the decoder)
+    stage_ms: tuple[tuple[str, float], ...] = ()
+    cpu_ms_per_frame: float = 0.0  # the worker process's CPU time (all threads, user + system) per frame
+    note: str = ""  # e.g. why INT8 fell back to a float precision

@@ -61,6 +61,7 @@ class FileSource:
         self.is_image = is_image_path(self.path)
         self.fps = 0.0
         self.declared_frames = 1
+        self.width_px = self.height_px = 0
         self.frames_read = 0
         self._image = None
         self._cap = None
@@ -76,6 +77,8 @@ class FileSource:
         self._cap = cap
         self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.declared_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.width_px = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)  # as the header declares (0: unknown)
+        self.height_px = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
 
     @property
     def ended_early(self) -> bool:

@@ -6,8 +6,12 @@ What each figure means:
   imgsz=N)`` with Ultralytics' defaults (``verbose=False`` only silences its per-frame log line), in
   this process, after one warm-up frame.
 - pipeline fps: the same first frames analysed by a spawned vision worker (decode on a helper
-  thread, detection with OpenVINO, ByteTrack, geo-registration with an assumed camera pose, crowd
-  clustering), every frame analysed (none skipped), model loading excluded.
+  thread, detection with OpenVINO at the product's default precision (INT8), two requests in
+  flight on a static-shape model compiled for the frame size, each frame letterboxed straight into
+  a request's input tensor; ByteTrack, geo-registration with an assumed camera pose, crowd
+  clustering), every frame analysed (none skipped), model loading (and a first-time export or
+  INT8 quantisation) excluded. The worker also reports where its time went per frame
+  (``WorkerStats.stage_ms``, ``cpu_ms_per_frame``).
 - latency: a file replayed in real time as a live camera (latest frame only), analysed at a fixed
   rate; capture time (when the frame was decoded) to the moment the record is read from the
   worker's queue in the parent process.

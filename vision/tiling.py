@@ -51,6 +51,26 @@ def letterbox(image: np.ndarray, input_w: int, input_h: int) -> tuple[np.ndarray
     return out, Letterbox(scale, input_w, input_h)
 
 
+def letterbox_into(image: np.ndarray, out: np.ndarray) -> Letterbox:
+    """``letterbox`` written into ``out`` (input_h x input_w x 3 uint8, e.g. an inference request's input
+    tensor): the frame is resized straight into place and only the padding is painted, no other copy."""
+    h, w = image.shape[:2]
+    input_h, input_w = out.shape[:2]
+    scale = min(input_w / w, input_h / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    nw, nh = min(nw, input_w), min(nh, input_h)
+    region = out[:nh, :nw]
+    if (nw, nh) == (w, h):
+        region[...] = image
+    else:
+        resized = cv2.resize(image, (nw, nh), dst=region, interpolation=cv2.INTER_LINEAR)
+        if resized is not region and not np.shares_memory(resized, out):  # OpenCV would not write in place
+            region[...] = resized
+    out[nh:, :] = 114
+    out[:nh, nw:] = 114
+    return Letterbox(scale, input_w, input_h)
+
+
 def tile_grid(width_px: int, height_px: int, rows: int, cols: int, overlap: float) -> tuple[Tile, ...]:
     """rows x cols equal tiles covering the frame, neighbours overlapping by ``overlap`` of a tile."""
     if rows < 1 or cols < 1:

@@ -117,6 +117,8 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
         else:
             source = FileSource(spec.source)
             fps_hint = source.fps or fps_hint
+            # compile the model for this frame size now, with the rest of model loading (not on frame 0)
+            detector.prepare(source.width_px, source.height_px)
             frames = _file_frames(source, stop)
             status("live", f"reading {spec.source}")
         if spec.track:
@@ -136,10 +138,18 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
                 if isinstance(pose, VehiclePose):
                     pipeline.add_pose(pose)
 
+        waits = {"decode": 0.0, "decode_wait": 0.0}
+
         def file_frames():
-            for n, frame in enumerate(frames):
-                if stop.is_set() or (spec.max_frames is not None and n >= spec.max_frames):
+            n = 0
+            while True:
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                waits["decode_wait"] += (time.perf_counter() - t0) * 1e3
+                if frame is None or stop.is_set() or (spec.max_frames is not None and n >= spec.max_frames):
                     return
+                waits["decode"] += frame.decode_ms
+                n += 1
                 take_poses()
                 yield frame
 
@@ -160,6 +170,8 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
                 yield frame
 
         analysed = 0
+        track_ms = geo_ms = 0.0
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         outputs = (
             (pipeline.process(frame) for frame in live_frames()) if live else pipeline.process_stream(file_frames())
@@ -169,9 +181,18 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
             for crowd in crowds:
                 _put(results, crowd)
             analysed += 1
+            track_ms += result.timings.track_ms
+            geo_ms += result.timings.geo_ms
             if spec.max_frames is not None and analysed >= spec.max_frames:
                 break
         elapsed = time.perf_counter() - started
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_s = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        n = max(analysed, 1)
+        stages = {} if live else {"decode": waits["decode"] / n, "decode_wait": waits["decode_wait"] / n}
+        if not live:
+            stages.update(detector.stage_means_ms())
+        stages.update({"track": track_ms / n, "geo": geo_ms / n})
         dropped = source.dropped if live else 0
         if live and source.state == "failed":
             raise RuntimeError(f"stream {spec.source} failed")
@@ -181,7 +202,10 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
             status("ended", f"{spec.source}: {analysed} frames analysed")
         _put(
             results,
-            WorkerStats(spec.stream_id, analysed, elapsed, analysed / elapsed if elapsed > 0 else 0.0, dropped, _peak_rss_mb(), detector.version),
+            WorkerStats(
+                spec.stream_id, analysed, elapsed, analysed / elapsed if elapsed > 0 else 0.0, dropped, _peak_rss_mb(),
+                detector.version, tuple(stages.items()), cpu_s * 1e3 / n, detector.fallback_reason or "",
+            ),
         )
     except Exception as exc:  # reported, then the process exits; the other workers are unaffected
         status("failed", f"{type(exc).__name__}: {exc}")

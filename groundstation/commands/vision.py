@@ -8,6 +8,7 @@ from pathlib import Path
 
 DEFAULT_MODEL = "../shared/models/yolo11n_from_int8.pt"
 DEFAULT_IMGSZ = 1280
+PRECISIONS = ("int8", "f32", "bf16", "f16")  # as vision.detector.PRECISIONS (not imported: nothing at import time)
 
 
 def _tiles(text: str):
@@ -21,21 +22,27 @@ def _tiles(text: str):
     return (rows, cols)
 
 
-def _detector_args(p, precision: str | None) -> None:
+def _detector_args(p) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"weights (.pt) or *_openvino_model folder (default {DEFAULT_MODEL})")
     p.add_argument("--imgsz", type=int, default=DEFAULT_IMGSZ, help=f"model input size, long side (default {DEFAULT_IMGSZ})")
     p.add_argument("--tiles", default="auto", help="auto | off | RxC: sliced inference for small people (default auto)")
     p.add_argument("--conf", type=float, default=0.25, help="full-frame confidence threshold (default 0.25)")
     p.add_argument("--cache-dir", default=None, help="where exported models are cached (default ./.cache)")
-    p.add_argument("--precision", default=precision, choices=["f32", "bf16", "f16"],
-                   help=f"OpenVINO inference precision (default {precision or 'the CPU default: bf16 where supported'})")
+    p.add_argument("--precision", default=None, choices=PRECISIONS,
+                   help="int8 (NNCF-quantised, the default; f32 when no calibration frames are available), "
+                        "or the OpenVINO float precision f32 | bf16 | f16")
+    p.add_argument("--tile-precision", default=None, choices=PRECISIONS,
+                   help="precision of the tile passes (default: the same as --precision)")
+    p.add_argument("--calibration", default=None,
+                   help="INT8 calibration video, image or image folder (default ../shared/data/street_1080p.mp4; "
+                        "never the evaluation footage)")
 
 
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="vision_command", metavar="ACTION", required=True)
     count = sub.add_parser("count", help="per-frame person counts of a video, image, stream URL or device:N")
     count.add_argument("source")
-    _detector_args(count, None)
+    _detector_args(count)
     count.add_argument("--out", default=None, help="write an annotated video (.mp4/.avi) or image here")
     count.add_argument("--json", action="store_true", help="one JSON object per frame (JSON lines)")
     count.add_argument("--max-frames", type=int, default=None)
@@ -44,7 +51,7 @@ def add_arguments(parser) -> None:
     ev = sub.add_parser("eval", help="counting accuracy against a truth file")
     ev.add_argument("--truth", required=True, help="JSON list of {file, frame, count}")
     ev.add_argument("--root", default=None, help="folder the truth's files are relative to (default: the truth file's)")
-    _detector_args(ev, "f32")  # accuracy first: bf16 loses some of the smallest people
+    _detector_args(ev)  # the product's configuration: eval measures what `count` and the workers run
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(_vision=_run_eval)
 
@@ -70,15 +77,25 @@ def run(args) -> int:
 def _detector(args, mode: str = "latency"):
     from vision.detector import DetectorConfig, PersonDetector
 
+    chosen = {}  # only what was given: the rest are the product defaults in DetectorConfig
+    if args.precision is not None:
+        chosen["precision"] = args.precision
+    if args.tile_precision is not None:
+        chosen["tile_precision"] = args.tile_precision
+    if args.calibration is not None:
+        chosen["calibration"] = Path(args.calibration)
     config = DetectorConfig(
         mode=mode,
         model_path=Path(args.model),
         imgsz=args.imgsz,
         conf=args.conf,
-        precision=args.precision,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        **chosen,
     )
-    return PersonDetector(config)
+    detector = PersonDetector(config)
+    if detector.fallback_reason:
+        print(f"warning: {detector.fallback_reason}", file=sys.stderr)
+    return detector
 
 
 def _run_count(args) -> int:

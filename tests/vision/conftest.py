@@ -1,6 +1,7 @@
 """Shared fixtures for the vision tests: real weights and footage from ../shared by path, one detector per session."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ DATA = SHARED / "data"
 PETS = DATA / "pets2009_s2l1_elevated.avi"
 STREET = DATA / "street_1080p.mp4"
 VISDRONE = sorted((DATA / "visdrone").glob("*_masked.png"))
-CACHE = ROOT / ".cache"
+CACHE = Path(os.environ.get("SKYGUARD_CACHE_DIR") or ROOT / ".cache")  # as vision.detector.default_cache_dir
 
 
 def need(path: Path) -> Path:

@@ -126,3 +126,16 @@ def test_pipelined_stream_detection_matches_frame_by_frame(pets_frames):
         assert len(found.detections) == len(want)
         for a, b in zip(sorted(found.detections, key=lambda d: d.x1_px), sorted(want, key=lambda d: d.x1_px)):
             assert abs(a.x1_px - b.x1_px) < 1.0 and abs(a.y2_px - b.y2_px) < 1.0
+
+
+def test_pipelined_tiles_match_frame_by_frame(pets_frames):
+    """Tiles in throughput mode run on their own requests (never the next frame's, which is in flight)."""
+    cfg = DetectorConfig(model_path=MODEL, imgsz=640, cache_dir=CACHE, precision="f32")
+    one = PersonDetector(cfg)
+    many = PersonDetector(DetectorConfig(**{**cfg.__dict__, "mode": "throughput"}))
+    frames = pets_frames[:5]
+    expected = [len(one.detect(f, (1, 2)).detections) for f in frames]
+    got = list(many.detect_stream(range(len(frames)), lambda i: frames[i], (1, 2)))
+    assert [i for i, _ in got] == list(range(5)) and all(found.grid == (1, 2) for _, found in got)
+    assert [len(found.detections) for _, found in got] == expected
+    assert many.stage_means_ms()["tiles"] > 0.0 and many.frames_done == 5

@@ -74,3 +74,18 @@ def test_two_people_close_together_are_both_kept():
 
 def test_merge_of_nothing():
     assert len(merge_detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0), (), 10, 10)) == 0
+
+
+def test_letterbox_into_a_buffer_equals_letterbox():
+    import numpy as np
+
+    from vision.tiling import letterbox, letterbox_into
+
+    rng = np.random.default_rng(1)
+    for (h, w), (out_w, out_h) in [((1080, 1920), (1280, 736)), ((360, 480), (640, 480)), ((500, 300), (640, 640))]:
+        image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        want, want_lb = letterbox(image, out_w, out_h)
+        buffer = np.zeros((out_h, out_w, 3), np.uint8)  # e.g. a request's input tensor, reused
+        buffer[:] = 7  # stale content from a previous frame is overwritten, padding included
+        assert letterbox_into(image, buffer) == want_lb
+        assert np.array_equal(buffer, want)
