@@ -170,7 +170,7 @@ def main() -> int:
         print(f"  COMMAND_ACK round trip      p50 {figures['ack_round_trip_ms_p50']} ms, "
               f"p99 {figures['ack_round_trip_ms_p99']} ms")
         print(f"  request -> outcome          p50 {figures['command_total_ms_p50']} ms, "
-              f"p99 {figures['command_total_ms_p99']} ms (includes waiting for the HEARTBEAT that confirms the mode)")
+              f"p99 {figures['command_total_ms_p99']} ms (core checks, audit commit, ACK and the HEARTBEAT confirming the mode)")
         print(f"acks lost                     {figures['acks_lost']} (resends {resends}, timeouts {timeouts})")
         print(f"{args.mission_items}-item mission upload      {upload_s * 1000:.0f} ms "
               f"({'ok' if upload.ok else 'FAILED: ' + upload.reason}) (target < 1 s)")

@@ -52,8 +52,9 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=1280)
     parser.add_argument("--tiles", choices=("off", "auto"), default="off")
     parser.add_argument("--rate", type=float, default=10.0, help="analyses per second")
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long to measure once frames flow")
-    parser.add_argument("--warmup-s", type=float, default=3.0, help="frames handled in this first period are not counted")
+    parser.add_argument("--seconds", type=float, default=7.0,
+                        help="how long to measure once frames flow (the default clip lasts 10 s: keep warm-up + this under it)")
+    parser.add_argument("--warmup-s", type=float, default=1.0, help="frames handled in this first period are not counted")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path("../shared/models/yolo11n_from_int8.pt")
 PRECISIONS = ("int8", "f32", "bf16", "f16")
-# The product default, chosen from measurements (see benchmarks/vision.py and the commit that set it).
+# The product default, chosen from measurements (see benchmarks/vision_pipeline.py and the commit that set it).
 DEFAULT_PRECISION = "int8"
 
 

@@ -1,7 +1,7 @@
 """Vision figures: naive Ultralytics baseline vs our pipeline fps, worker memory, capture-to-observation
 latency at a fixed analysis rate, and counting accuracy on the shared truth file.
 
-Run: .venv/bin/python benchmarks/vision.py [--imgsz 1280] [--frames 150] [--skip-accuracy]
+Run: .venv/bin/python benchmarks/vision_pipeline.py [--imgsz 1280] [--frames 150] [--skip-accuracy]
 Prints figures only (nothing asserts on time; the machine may be shared and noisy). Targets from
 issue 3: pipeline >= 4x baseline fps and >= 20 fps at imgsz 1280 on 2 cores; worker RSS < 1.5 GB;
 capture -> observation p95 <= 150 ms at 10 analyses/s; PETS MAE <= 0.5; VisDrone mean relative
