@@ -45,24 +45,17 @@ def _positive(text: str) -> float:
     return v
 
 
-def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= v <= 250:
-        raise argparse.ArgumentTypeError(f"must be 1..250, got {v}")
-    return v
-
-
-def _port(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= v <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {v}")
-    return v
+def _whole(lo: int, hi: int, kind: str = "whole number", name: str = ""):
+    """An argparse type: a whole number in lo..hi."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {kind}: {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{name + ' ' if name else ''}must be {lo}..{hi}, got {v}")
+        return v
+    return parse
 
 
 def _seconds(text: str) -> float:
@@ -76,13 +69,13 @@ def _seconds(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vehicles", type=_count, default=1, metavar="N", help="number of vehicles (default 1)")
+    parser.add_argument("--vehicles", type=_whole(1, 250), default=1, metavar="N", help="number of vehicles (default 1)")
     parser.add_argument("--speedup", type=_positive, default=1.0, metavar="K",
                         help="simulated time runs K times faster than wall time (default 1)")
     parser.add_argument("--home", type=_home, default=None, metavar="LAT,LON,ALT,HDG",
                         help=f"home of vehicle 1 (default Zhaoqing {DEFAULT_HOME_TEXT}); "
                              "vehicle i starts --spacing-m*i metres east of it")
-    parser.add_argument("--base-port", type=_port, default=5760, metavar="P",
+    parser.add_argument("--base-port", type=_whole(0, 65535, "port number", "port"), default=5760, metavar="P",
                         help="vehicle i listens on tcp:HOST:P+10*i (default 5760, like SITL); 0 = free ports")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--ready-after-s", type=_seconds, default=40.0, metavar="S",
