@@ -31,6 +31,7 @@ from typing import Any
 import shapely
 
 from groundstation import crowds as cr
+from missions.geo import distance_m
 from groundstation import patrols as pt
 from groundstation.patrols import (
     PatrolPolicy,
@@ -53,8 +54,6 @@ from telemetry.records import (
     StatusText,
     VehicleState,
 )
-
-EARTH_RADIUS_M = 6_371_008.8
 
 ACTIONS = ("arm", "disarm", "takeoff", "goto", "rtl", "land", "set_mode", "upload_mission", "set_mission_current",
            "point_gimbal", "abort_patrol")
@@ -79,14 +78,6 @@ BATTERY_WARNING_HYSTERESIS_PCT = 3.0
 
 
 # --- geometry (pure; shapely for polygons, haversine for distances) --------------------------------------
-
-
-def distance_m(lat1_deg: float, lon1_deg: float, lat2_deg: float, lon2_deg: float) -> float:
-    """Great-circle distance (haversine)."""
-    p1, p2 = math.radians(lat1_deg), math.radians(lat2_deg)
-    dp, dl = p2 - p1, math.radians(lon2_deg - lon1_deg)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 @dataclass(frozen=True)

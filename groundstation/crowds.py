@@ -23,9 +23,9 @@ from types import MappingProxyType
 from typing import Any
 
 from vision.counting import CityGrid, Zone
+from vision.geodesy import latlon_to_enu
 from vision.records import CellCount, CrowdObservation, FrameResult, PersonOnGround, StreamStatus, WorkerStats
 
-EARTH_RADIUS_M = 6_371_008.8
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
 
@@ -248,10 +248,9 @@ def snapshot(state: CrowdState, now_s: float) -> CrowdSnapshot:
 
 
 def _enu(origin: tuple[float, float], lat_deg: float, lon_deg: float) -> tuple[float, float]:
-    """Equirectangular east/north metres from origin (same projection as vision.geodesy)."""
-    north = math.radians(lat_deg - origin[0]) * EARTH_RADIUS_M
-    east = math.radians(lon_deg - origin[1]) * EARTH_RADIUS_M * math.cos(math.radians(origin[0]))
-    return east, north
+    """East/north metres from origin, in the projection the vision side uses."""
+    east, north = latlon_to_enu(origin[0], origin[1], lat_deg, lon_deg)
+    return float(east), float(north)
 
 
 def _origin(policy: CountingPolicy, fallback: tuple[float, float]) -> tuple[float, float]:
@@ -287,8 +286,8 @@ def _observe(state: CrowdState, stream_id: str, people: tuple[PersonOnGround, ..
     if state.policy.grid is None and known:  # keep one origin for the positions already known
         first = next(iter(known.values()))
         origin = (first.lat_deg, first.lon_deg)
-        known = {pid: replace(p, east_m=_enu(origin, p.lat_deg, p.lon_deg)[0],
-                              north_m=_enu(origin, p.lat_deg, p.lon_deg)[1]) for pid, p in known.items()}
+        known = {pid: replace(p, **dict(zip(("east_m", "north_m"), _enu(origin, p.lat_deg, p.lon_deg))))
+                 for pid, p in known.items()}
     by_key = dict(state.by_key)
     next_id = state.next_person_id
     matched: set[int] = set()

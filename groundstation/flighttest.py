@@ -10,18 +10,17 @@ The clock is injected (`clock`), so the timing in the report is whatever the cal
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from missions.geo import GeoPoint, LocalFrame, distance_m
 from telemetry import codec
 from telemetry.errors import ParamError, TelemetryError
 from telemetry.mission_transfer import same_item
 from telemetry.records import MissionItem, VehicleState
 from telemetry.vehicle import Vehicle
 
-EARTH_RADIUS_M = 6_371_008.8
 MAV_CMD_NAV_WAYPOINT = 16
 MAV_FRAME_GLOBAL = 0
 MAV_FRAME_GLOBAL_RELATIVE_ALT_INT = 6
@@ -30,16 +29,8 @@ MAV_LANDED_STATE_ON_GROUND = 1
 
 def offset_deg(lat_deg: float, lon_deg: float, north_m: float, east_m: float) -> tuple[float, float]:
     """The point `north_m`, `east_m` away (equirectangular; fine over a few km)."""
-    dlat = math.degrees(north_m / EARTH_RADIUS_M)
-    dlon = math.degrees(east_m / (EARTH_RADIUS_M * math.cos(math.radians(lat_deg))))
-    return lat_deg + dlat, lon_deg + dlon
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Horizontal distance (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+    p = LocalFrame(GeoPoint(lat_deg, lon_deg)).to_geo(east_m, north_m)
+    return p.lat_deg, p.lon_deg
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,17 @@ class GeoPoint:
             raise ValueError(f"longitude {self.lon_deg} is outside -180..180")
 
 
-def haversine_m(a: GeoPoint, b: GeoPoint) -> float:
-    """Great-circle distance in metres."""
-    p1, p2 = math.radians(a.lat_deg), math.radians(b.lat_deg)
-    dp, dl = p2 - p1, math.radians(b.lon_deg - a.lon_deg)
+def distance_m(lat1_deg: float, lon1_deg: float, lat2_deg: float, lon2_deg: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    p1, p2 = math.radians(lat1_deg), math.radians(lat2_deg)
+    dp, dl = p2 - p1, math.radians(lon2_deg - lon1_deg)
     h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def haversine_m(a: GeoPoint, b: GeoPoint) -> float:
+    """Great-circle distance in metres between two points."""
+    return distance_m(a.lat_deg, a.lon_deg, b.lat_deg, b.lon_deg)
 
 
 @dataclass(frozen=True)
