@@ -1,5 +1,5 @@
 # SkyGuard: `make run` runs the station against a simulated fleet; `make test` runs the tests.
-# Both create .venv and install the pinned requirements first (only when they changed).
+# Both install the pinned Debian packages and create .venv with the pinned requirements first (only when they changed).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run test bench lint clean
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt constraints.txt pyproject.toml debian-packages.txt
+	scripts/install-debian-packages
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==26.3
 	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
