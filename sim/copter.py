@@ -3,8 +3,24 @@
 Pure: no sockets and no clock. The owner calls `step(dt_s)` with simulated time and calls the command
 methods (arm, set_mode, takeoff, ...) as MAVLink requests arrive; each returns a MAV_RESULT. Things the
 vehicle says on its own (STATUSTEXT, MISSION_ITEM_REACHED, a new home, an image taken) pile up in
-`events` for the owner to send. Behaviour follows ArduCopter 4.x: custom mode numbers, pre-arm wording,
-mode-change refusals, WPNAV/LAND/RTL parameters and their speed and acceleration limits.
+`events` for the owner to send. Behaviour follows ArduCopter master (4.7.0-dev) as SITL runs it with
+default parameters and no pilot: custom mode numbers, pre-arm wording, mode-change refusals, WPNAV/LAND/RTL
+parameters and their speed and acceleration limits.
+
+No pilot, as in SITL: SITL's simulated RC sends the throttle stick at its minimum (1000 us, the others at
+1500; SITL_State::init), and that input is valid (no radio failsafe). Hence, as on ArduCopter:
+- `auto_armed` (Copter::update_auto_armed) never becomes true from the throttle. It is set by a GUIDED
+  takeoff (Mode::do_user_takeoff), by MAV_CMD_MISSION_START (GCS_MAVLINK_Copter::handle_MAV_CMD_MISSION_START)
+  and, with AUTO_OPTIONS bit 1 "allow takeoff without raising throttle", by the AUTO takeoff itself
+  (ModeAuto::takeoff_run); it is cleared on disarm and in STABILIZE with the throttle at zero. An AUTO
+  takeoff (_AutoTakeoff::run) does nothing until the vehicle is auto-armed, so a plain mode change to AUTO on
+  the ground starts the mission ("Mission: 1 Takeoff") and sits there until the landed, zero-throttle
+  vehicle disarms after DISARM_DELAY (Copter::auto_disarm_check; "Disarming motors").
+- STABILIZE: zero throttle; airborne the vehicle comes down unpowered.
+- LOITER: the throttle stick below the deadzone asks for the full pilot descent rate (PILOT_SPEED_DN, or
+  PILOT_SPEED_UP when 0): in the air the vehicle holds its position and descends to the ground, lands and
+  disarms after DISARM_DELAY. BRAKE, GUIDED, AUTO, RTL and LAND ignore the sticks.
+- Arming in AUTO is refused unless AUTO_OPTIONS bit 0 (ModeAuto::allows_arming).
 """
 from __future__ import annotations
 
@@ -46,6 +62,22 @@ class Mode(IntEnum):
 
 _REQUIRES_POSITION = {Mode.AUTO, Mode.GUIDED, Mode.LOITER, Mode.RTL, Mode.BRAKE}
 _ARMABLE = {Mode.STABILIZE, Mode.GUIDED, Mode.LOITER}
+# AUTO_OPTIONS bits (ModeAuto::Option)
+AUTO_ALLOW_ARMING, AUTO_TAKEOFF_WITHOUT_THROTTLE = 1, 2
+# MAV_MOUNT_MODE
+MOUNT_RETRACT, MOUNT_NEUTRAL, MOUNT_MAVLINK_TARGETING, MOUNT_RC_TARGETING, MOUNT_GPS_POINT = 0, 1, 2, 3, 4
+# AP_Mission::Mission_Command::type(): the names in "Mission: <seq> <type>"
+_COMMAND_TYPE = {
+    ms.NAV_WAYPOINT: "WP", ms.NAV_SPLINE_WAYPOINT: "SplineWP", ms.NAV_RETURN_TO_LAUNCH: "RTL",
+    ms.NAV_LOITER_UNLIM: "LoitUnlim", ms.NAV_LOITER_TIME: "LoitTime", ms.NAV_LOITER_TURNS: "LoitTurns",
+    ms.CONDITION_DELAY: "CondDelay", ms.CONDITION_DISTANCE: "CondDist", ms.CONDITION_YAW: "CondYaw",
+    ms.DO_CHANGE_SPEED: "ChangeSpeed", ms.DO_SET_HOME: "SetHome", ms.DO_SET_SERVO: "SetServo",
+    ms.DO_SET_RELAY: "SetRelay", ms.DO_REPEAT_SERVO: "RepeatServo", ms.DO_REPEAT_RELAY: "RepeatRelay",
+    ms.DO_DIGICAM_CONTROL: "DigiCamCtrl", ms.DO_SET_ROI: "SetROI", ms.NAV_TAKEOFF: "Takeoff", ms.NAV_LAND: "Land",
+    ms.DO_LAND_START: "LandStart", ms.NAV_DELAY: "Delay", ms.DO_MOUNT_CONTROL: "MountControl",
+    ms.DO_GIMBAL_MANAGER_PITCHYAW: "GimbalPitchYaw", ms.IMAGE_START_CAPTURE: "ImageStartCapture",
+    ms.IMAGE_STOP_CAPTURE: "ImageStopCapture", ms.DO_SET_ROI_LOCATION: "SetROI", ms.DO_SET_ROI_NONE: "SetROI",
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +94,14 @@ class ItemReached:
 @dataclass(frozen=True)
 class MissionCurrentChanged:
     seq: int
+
+
+@dataclass(frozen=True)
+class RelaySwitched:
+    """A relay was switched (by a command or a mission item): what is wired to it reacts (the loudspeaker)."""
+
+    number: int
+    on: bool
 
 
 @dataclass(frozen=True)
@@ -156,6 +196,7 @@ class Copter:
         self.yaw_deg = home.heading_deg % 360.0
         # vehicle state
         self.armed = False
+        self.auto_armed = False     # ArduCopter's ap.auto_armed: the autopilot may take off by itself
         self.landed = True
         self.mode = Mode.STABILIZE
         self.home: Home | None = None
@@ -179,7 +220,10 @@ class Copter:
         self.gimbal_pitch_deg = 0.0
         self.gimbal_yaw_deg = 0.0          # relative to the vehicle's nose
         self._gimbal_target = (0.0, 0.0)
-        self.gimbal_mode = 2               # MAV_MOUNT_MODE_MAVLINK_TARGETING
+        self._gimbal_rate: tuple[float, float] | None = None   # deg/s (pitch, yaw) while rate-targeting
+        self._gimbal_yaw_ef: float | None = None                 # earth-frame yaw target while yaw-locked
+        self.gimbal_mode = MOUNT_MAVLINK_TARGETING
+        self.gimbal_yaw_lock = False       # yaw target held in the earth frame (GIMBAL_*_FLAGS_YAW_LOCK)
         self.images_taken = 0
         self._capture_interval_s = 0.0
         self._capture_left = 0
@@ -343,11 +387,12 @@ class Copter:
             if self.params["FENCE_ENABLE"] and self._fence_breaches():
                 self._say(CRITICAL, "PreArm: Fence: vehicle outside fence")
                 return FAILED
-            if self.mode not in _ARMABLE:
-                self._say(CRITICAL, "Arm: Mode not armable")
+            auto_ok = self.mode == Mode.AUTO and int(self.params["AUTO_OPTIONS"]) & AUTO_ALLOW_ARMING
+            if self.mode not in _ARMABLE and not auto_ok:
+                self._say(CRITICAL, f"Arm: {self.mode.name} mode not armable")   # AP_Arming_Copter::arm_checks
                 return FAILED
         self.armed = True
-        self.landed = self.alt_m <= 0.05
+        self._say(INFO, "Arming motors")   # AP_Arming_Copter::arm, SITL builds        self.landed = self.alt_m <= 0.05
         self._landed_idle_s = 0.0
         if self.position_ok:
             self._set_home_here()
@@ -365,6 +410,7 @@ class Copter:
 
     def _disarm(self) -> None:
         self.armed = False
+        self.auto_armed = False
         # AP_Arming_Copter::disarm resets the mission (AP_Mission::reset: no current nav command, jump counts
         # cleared), so the next AUTO starts from the first item. MISSION_CURRENT keeps showing the old index here.
         self._auto.reset = True
@@ -380,6 +426,8 @@ class Copter:
         except ValueError:
             self._say(WARNING, "No such mode")
             return False
+        if mode == self.mode:
+            return True   # Copter::set_mode: the mode it is already in is neither checked nor re-initialised
         if mode in _REQUIRES_POSITION and not self.position_ok and not reason_failsafe:
             self._say(WARNING, f"Mode change to {mode.name} failed: requires position")
             return False
@@ -394,13 +442,11 @@ class Copter:
         if mode == Mode.RTL and self.home is None and not reason_failsafe:
             self._say(WARNING, "Mode change to RTL failed: init failed")
             return False
-        if mode == self.mode:
-            return True   # ArduPilot does not re-initialise the mode it is already in
         self.mode = mode
         if self.roi is not None:
             self.roi = None   # each mode starts with its own yaw; the gimbal stays where it points
             self._gimbal_target = (self.gimbal_pitch_deg, self.gimbal_yaw_deg)
-            self.gimbal_mode = 2
+            self.gimbal_mode = MOUNT_MAVLINK_TARGETING
         self._yaw_target = None
         self._landing = False
         if mode in (Mode.LOITER, Mode.BRAKE, Mode.LAND):
@@ -427,6 +473,7 @@ class Copter:
         self._takeoff_alt_m = target
         self._guided_target = (self.north_m, self.east_m, target)
         self._guided_velocity = None
+        self.auto_armed = True   # Mode::do_user_takeoff
         return ACCEPTED
 
     def goto(self, lat_deg: float, lon_deg: float, alt_m: float | None) -> bool:
@@ -457,24 +504,59 @@ class Copter:
         self.wp_speed_m_s = min(speed_m_s, 20.0)
         return True
 
+    @property
+    def has_mount(self) -> bool:
+        """A gimbal is configured (MNT1_TYPE != 0); without one ArduPilot has no mount backend."""
+        return int(self.params["MNT1_TYPE"]) != 0
+
     def set_roi(self, lat_deg: float, lon_deg: float, alt_m: float) -> None:
         n, e = self.ne_of(lat_deg, lon_deg)
         self.roi = (n, e, alt_m)
-        self.gimbal_mode = 3  # MAV_MOUNT_MODE_GPS_POINT
+        self._gimbal_rate = None
+        self._gimbal_yaw_ef = None
+        self.gimbal_mode = MOUNT_GPS_POINT
 
     def clear_roi(self) -> None:
         self.roi = None
-        self.gimbal_mode = 2
+        self.gimbal_mode = MOUNT_MAVLINK_TARGETING
+
+    def set_gimbal_mode(self, mode: int) -> bool:
+        """MAV_MOUNT_MODE without angles: RETRACT and NEUTRAL point the servos at 0/0; RC targeting follows
+        the (centred) sticks, also 0/0. False for modes this simulator does not have."""
+        if mode not in (MOUNT_RETRACT, MOUNT_NEUTRAL, MOUNT_RC_TARGETING):
+            return False
+        self.roi = None
+        self._gimbal_rate = None
+        self._gimbal_yaw_ef = None
+        self._gimbal_target = (0.0, 0.0)
+        self.gimbal_yaw_lock = False
+        self.gimbal_mode = mode
+        return True
+
+    def set_gimbal_rate(self, pitch_deg_s: float, yaw_deg_s: float, yaw_earth_frame: bool = False) -> None:
+        self.roi = None
+        self.gimbal_mode = MOUNT_MAVLINK_TARGETING
+        self.gimbal_yaw_lock = yaw_earth_frame
+        self._gimbal_yaw_ef = None
+        self._gimbal_rate = (pitch_deg_s, yaw_deg_s)
 
     def set_gimbal(self, pitch_deg: float | None, yaw_deg: float | None, yaw_earth_frame: bool = False) -> None:
         self.roi = None
-        self.gimbal_mode = 2
+        self._gimbal_rate = None
+        self.gimbal_mode = MOUNT_MAVLINK_TARGETING
+        self.gimbal_yaw_lock = yaw_earth_frame
         pitch, yaw = self._gimbal_target
         if pitch_deg is not None and not math.isnan(pitch_deg):
             pitch = max(self.params["MNT1_PITCH_MIN"], min(self.params["MNT1_PITCH_MAX"], pitch_deg))
+        self._gimbal_yaw_ef = None
         if yaw_deg is not None and not math.isnan(yaw_deg):
-            yaw = _wrap180(yaw_deg - self.yaw_deg) if yaw_earth_frame else _wrap180(yaw_deg)
+            if yaw_earth_frame:   # held in the earth frame: the body-frame angle follows the vehicle's yaw
+                self._gimbal_yaw_ef = yaw_deg % 360.0
+            yaw = self._gimbal_body_yaw(_wrap180(yaw_deg - self.yaw_deg) if yaw_earth_frame else yaw_deg)
         self._gimbal_target = (pitch, yaw)
+
+    def _gimbal_body_yaw(self, yaw_deg: float) -> float:
+        return max(self.params["MNT1_YAW_MIN"], min(self.params["MNT1_YAW_MAX"], _wrap180(yaw_deg)))
 
     def condition_yaw(self, angle_deg: float, direction: int, relative: bool) -> bool:
         if self.mode not in (Mode.GUIDED, Mode.AUTO) or not self.flying:
@@ -513,9 +595,14 @@ class Copter:
         return True
 
     def start_mission(self) -> bool:
-        """MAV_CMD_MISSION_START: switch to AUTO and run from the first item."""
+        """MAV_CMD_MISSION_START (GCS_MAVLINK_Copter::handle_MAV_CMD_MISSION_START): switch to AUTO, mark the
+        vehicle auto-armed (so an AUTO takeoff climbs with no throttle), and start or resume the mission if it
+        is not running (from its current item with MIS_RESTART=0). False when the mode change is refused."""
         if not self.set_mode(Mode.AUTO):
             return False
+        self.auto_armed = self.armed   # update_auto_armed clears it again at once on a disarmed vehicle
+        if self.armed and not self._auto.running:
+            self._auto_enter()
         return True
 
     def start_capture(self, interval_s: float, count: int) -> None:
@@ -528,6 +615,7 @@ class Copter:
 
     def set_relay(self, number: int, on: int) -> None:
         self.relays[number] = on
+        self.events.append(RelaySwitched(number, bool(on)))
 
     # ------------------------------------------------------------------ mission execution
     def _mission(self) -> list[ms.Item]:
@@ -649,7 +737,12 @@ class Copter:
             alt = self.alt_from_frame(item.frame, item.z)
         return n, e, alt
 
+    def _mission_text(self, item: ms.Item) -> None:
+        """AP_Mission::start_command announces every command it starts."""
+        self._say(INFO, f"Mission: {item.seq} {_COMMAND_TYPE.get(item.command, '?')}")
+
     def _auto_start_nav(self, item: ms.Item) -> None:
+        self._mission_text(item)
         a = self._auto
         a.timer_s = 0.0
         a.hold_s = 0.0
@@ -708,6 +801,7 @@ class Copter:
         self._auto_advance(index, run_do=True)
 
     def _do_command(self, item: ms.Item) -> None:
+        self._mission_text(item)
         cmd = item.command
         if cmd == ms.DO_CHANGE_SPEED:
             self.set_speed(item.param2)
@@ -784,6 +878,8 @@ class Copter:
         self.time_s += dt
         if self.position_ok and not was_position_ok and self.home is None:
             self._set_home(Home(self.origin.lat_deg, self.origin.lon_deg, self.origin.alt_amsl_m, self.yaw_deg))
+        if not self.armed or self.mode == Mode.STABILIZE:
+            self.auto_armed = False   # Copter::update_auto_armed: disarmed, or manual throttle at zero
         if self.armed:
             h, v = self._demands(dt)
         elif not self.landed or self.alt_m > 0:
@@ -806,6 +902,9 @@ class Copter:
             self._hold = hold
             if self.landed:
                 return None, ("rate", 0.0)
+            if mode == Mode.LOITER:   # throttle stick at minimum: the full pilot descent rate
+                down = self.params["PILOT_SPEED_DN"] or self.params["PILOT_SPEED_UP"]
+                return ("pos", hold[0], hold[1], None), ("pilot", -abs(down) / 100.0)
             return ("pos", hold[0], hold[1], None), ("alt", hold[2])
         if mode == Mode.LAND:
             hold = self._hold or self._stopping_point()
@@ -853,6 +952,10 @@ class Copter:
             return ("pos", hold[0], hold[1], None), ("alt", hold[2])
         if a.stage == "takeoff":
             assert a.target is not None
+            if int(self.params["AUTO_OPTIONS"]) & AUTO_TAKEOFF_WITHOUT_THROTTLE:
+                self.auto_armed = True   # ModeAuto::takeoff_run
+            if not self.auto_armed:      # _AutoTakeoff::run: no throttle yet, stay on the ground
+                return None, ("rate", 0.0)
             if self.alt_m >= a.target[2] - 0.1:
                 self._auto_nav_done()
                 return self._auto_demands_after_switch(dt)
@@ -930,6 +1033,8 @@ class Copter:
             want_u = min(s, up_max) if err > 0 else -min(s, dn_max)
         elif v[0] == "rate":
             want_u = max(-dn_max, min(up_max, v[1]))
+        elif v[0] == "pilot":   # a pilot climb rate, limited by PILOT_SPEED_UP/DN rather than WPNAV_SPEED_*
+            want_u = v[1]
         elif v[0] == "land":
             high = p["LAND_SPEED_HIGH"] / 100.0 or dn_max
             low = p["LAND_SPEED"] / 100.0
@@ -973,7 +1078,8 @@ class Copter:
         # auto-disarm on the ground after DISARM_DELAY seconds without a climb
         if self.armed and self.landed:
             climbing = (self.mode == Mode.GUIDED and self._takeoff_alt_m is not None) or \
-                       (self.mode == Mode.AUTO and self._auto.running and self._auto.stage == "takeoff")
+                       (self.mode == Mode.AUTO and self._auto.running and self._auto.stage == "takeoff"
+                        and self.auto_armed)
             self._landed_idle_s = 0.0 if climbing else self._landed_idle_s + dt
             delay = self.params["DISARM_DELAY"]
             if delay > 0 and self._landed_idle_s >= delay:
@@ -1007,6 +1113,13 @@ class Copter:
             yaw = _wrap180(math.degrees(math.atan2(de, dn)) - self.yaw_deg)
             pitch = max(self.params["MNT1_PITCH_MIN"], min(self.params["MNT1_PITCH_MAX"], pitch))
         else:
+            if self._gimbal_rate is not None:
+                p, y = self._gimbal_target
+                p = max(self.params["MNT1_PITCH_MIN"], min(self.params["MNT1_PITCH_MAX"], p + self._gimbal_rate[0] * dt))
+                y = max(self.params["MNT1_YAW_MIN"], min(self.params["MNT1_YAW_MAX"], y + self._gimbal_rate[1] * dt))
+                self._gimbal_target = (p, y)
+            elif self._gimbal_yaw_ef is not None:
+                self._gimbal_target = (self._gimbal_target[0], self._gimbal_body_yaw(self._gimbal_yaw_ef - self.yaw_deg))
             pitch, yaw = self._gimbal_target
         step = GIMBAL_RATE_DEG_S * dt
         self.gimbal_pitch_deg += max(-step, min(step, pitch - self.gimbal_pitch_deg))

@@ -17,7 +17,8 @@ class ParamSpec:
     read_only: bool = False
 
 
-# ArduCopter 4.x defaults, except where a simulated patrol vehicle is configured differently (noted).
+# ArduCopter 4.x defaults (master, 4.7.0-dev), except where a simulated patrol vehicle is configured differently
+# (noted: a servo gimbal and a camera are fitted).
 _SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("FORMAT_VERSION", 120, INT16, read_only=True),
     ParamSpec("SYSID_THISMAV", 1, INT16),
@@ -36,6 +37,7 @@ _SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("WPNAV_ACCEL", 250.0),
     ParamSpec("WPNAV_ACCEL_Z", 100.0),
     ParamSpec("PILOT_SPEED_UP", 250, INT16),
+    ParamSpec("PILOT_SPEED_DN", 0, INT16),     # 0: descend at PILOT_SPEED_UP
     ParamSpec("PSC_POSXY_P", 1.0),
     ParamSpec("PSC_POSZ_P", 1.0),
     ParamSpec("LAND_SPEED", 50, INT16),
@@ -63,11 +65,12 @@ _SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("BATT_LOW_MAH", 0.0),
     ParamSpec("BATT_CRT_MAH", 0.0),
     ParamSpec("BATT_LOW_TIMER", 10, INT8),
-    # ArduCopter's default is 0 (warn only); the simulated patrol fleet is configured to RTL on low battery.
-    ParamSpec("BATT_FS_LOW_ACT", 2, INT8),
+    ParamSpec("BATT_FS_LOW_ACT", 0, INT8),     # 0: warn only (ArduCopter's default); tests that need RTL set 2
     ParamSpec("BATT_FS_CRT_ACT", 0, INT8),
     ParamSpec("BATT_ARM_VOLT", 0.0),
-    ParamSpec("MNT1_TYPE", 1, INT8),
+    ParamSpec("MNT1_TYPE", 1, INT8),           # 1: servo gimbal (pitch and pan servos assigned); 0: no mount
+    ParamSpec("MNT1_ROLL_MIN", -30, INT16),
+    ParamSpec("MNT1_ROLL_MAX", 30, INT16),
     ParamSpec("MNT1_PITCH_MIN", -90, INT16),
     ParamSpec("MNT1_PITCH_MAX", 20, INT16),
     ParamSpec("MNT1_YAW_MIN", -180, INT16),

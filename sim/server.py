@@ -3,8 +3,35 @@
 Each client connection is its own MAVLink channel, as each serial port is on ArduPilot: its own sequence
 numbers and stream rates (REQUEST_DATA_STREAM, MAV_CMD_SET_MESSAGE_INTERVAL). Answers go to the client
 that asked; things the vehicle says on its own (STATUSTEXT, MISSION_ITEM_REACHED, HOME_POSITION, ...)
-go to every client. The autopilot is component 1; the gimbal (154) and camera (100) send their own
-HEARTBEATs. Bytes that do not parse are counted and dropped, never fatal.
+go to every client. Bytes that do not parse are counted and dropped, never fatal.
+
+Components, as on an ArduCopter with a servo gimbal (MNT1_TYPE=1) and two MAVLink cameras:
+- 1, the autopilot. It speaks gimbal protocol v2 for the servo mount, which has no MAVLink identity of its
+  own: GIMBAL_DEVICE_ATTITUDE_STATUS (streamed in EXTRA3 or by SET_MESSAGE_INTERVAL), GIMBAL_MANAGER_INFORMATION
+  and GIMBAL_MANAGER_STATUS (on request) all come from component 1 with gimbal_device_id 1
+  (AP_Mount_Backend::send_gimbal_device_attitude_status: flags ROLL_LOCK|PITCH_LOCK|YAW_IN_VEHICLE_FRAME, plus
+  YAW_LOCK while the yaw target is earth-frame; q = roll 0, the earth-frame pitch, the yaw relative to the
+  vehicle's nose, as demanded of the servos). MOUNT_STATUS no longer exists: asking for it is DENIED with
+  "No ap_message for mavlink id (158)", like any message id the vehicle cannot send.
+  MAV_CMD_DO_MOUNT_CONTROL, MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW, MAV_CMD_DO_GIMBAL_MANAGER_CONFIGURE (COMMAND_LONG
+  or COMMAND_INT) and GIMBAL_MANAGER_SET_PITCHYAW point it; with MNT1_TYPE=0 the commands are FAILED, the message
+  is ignored and no gimbal message is sent (AP_Mount has no backend). Commands addressed to the gimbal's
+  usual id 154 are handled by the autopilot, as ArduPilot's routing does for a component it has not seen.
+- 100, the RGB camera, and 101 (MAV_COMP_ID_CAMERA2), a radiometric thermal camera on the same gimbal (like a
+  DJI H20T): each sends its own HEARTBEAT (MAV_TYPE_CAMERA), answers CAMERA_INFORMATION and takes pictures on
+  MAV_CMD_IMAGE_START_CAPTURE. The thermal camera's frames (sim/thermal.py) are served over HTTP; its
+  CAMERA_IMAGE_CAPTURED carries their URL.
+
+Like SITL's SERIAL0, the first client to connect to a vehicle gets the console banner ArduPilot prints at
+boot (AP_Vehicle::setup: "\n\nInit <firmware string>\n\nFree RAM: <bytes>\n") before any MAVLink; later
+clients do not (SITL prints it once, after waiting for that first connection). SITL serves one client per
+TCP port at a time (AP_HAL_SITL UARTDriver::_check_connection: "we only want 1 connection at a time"; a second
+client waits in the listen backlog until the first leaves); this simulator serves several at once, each its
+own channel, so that independent peers (the station, MAVProxy, test clients) can share a vehicle. A station
+that relies on that would fail on SITL: give each client its own port there (SITL has SERIAL1/2 on +2/+3).
+
+Mission uploads are paced like SITL's: the request for the next item goes out `item_pace_s` simulated
+seconds after an item arrives (default ITEM_PACE_S), and the final ack waits for the checksum (sim/mission.py).
 """
 from __future__ import annotations
 
@@ -13,19 +40,31 @@ import logging
 import math
 import socket
 import time
+from collections.abc import Callable
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from sim import copter as cp
 from sim import geodesy
 from sim import mission as ms
+from sim import thermal as th
+from sim import thermal_camera as tc
 from sim.copter import Copter, Mode
 
 log = logging.getLogger(__name__)
 
-AUTOPILOT, GIMBAL, CAMERA = 1, 154, 100
-_COMPONENTS = (AUTOPILOT, GIMBAL, CAMERA)
-FIRMWARE = (4, 5, 7)               # reported as ArduCopter V4.5.7
+AUTOPILOT, GIMBAL, CAMERA, THERMAL = 1, 154, 100, tc.COMPONENT_ID
+_COMPONENTS = (AUTOPILOT, CAMERA, THERMAL)
+FIRMWARE = (4, 7, 0)               # reported as SITL master does: ArduCopter V4.7.0-dev
+FIRMWARE_TYPE = mavlink.FIRMWARE_VERSION_TYPE_DEV
+GIT_HASH = "5151c8d2"
+FIRMWARE_STRING = f"ArduCopter V{FIRMWARE[0]}.{FIRMWARE[1]}.{FIRMWARE[2]}-dev ({GIT_HASH})"
+# AP_Vehicle::setup's console banner; SITL's HAL reports 128 KiB of free memory.
+BOOT_BANNER = f"\n\nInit {FIRMWARE_STRING}\n\nFree RAM: 131072\n".encode()
+# SITL took ~2.5 s for a 500-item upload (measured on these machines, ArduPilot master): 0.5 s of that is the
+# checksum wait before the ack (sim/mission.py); the rest, less ~0.26 ms per item of the station's own work,
+# is ~3.6 ms per item between an item arriving and the next request (a couple of 400 Hz loop passes).
+ITEM_PACE_S = 0.0036
 _MAX_BUFFERED_BYTES = 2_000_000     # above this a slow client stops getting streams (ArduPilot drops them too)
 _PARAMS_PER_TICK = 60
 
@@ -37,11 +76,14 @@ STREAM_GROUPS: dict[int, tuple[int, ...]] = {
     6: (33, 32),                                # POSITION: GLOBAL_POSITION_INT LOCAL_POSITION_NED
     10: (30, 164),                              # EXTRA1: ATTITUDE SIMSTATE
     11: (74,),                                  # EXTRA2: VFR_HUD
-    12: (2, 147, 285, 158, 193, 241),           # EXTRA3: SYSTEM_TIME BATTERY_STATUS GIMBAL_DEVICE_ATTITUDE_STATUS MOUNT_STATUS EKF_STATUS_REPORT VIBRATION
+    12: (2, 147, 285, 193, 241),                # EXTRA3: SYSTEM_TIME BATTERY_STATUS GIMBAL_DEVICE_ATTITUDE_STATUS EKF_STATUS_REPORT VIBRATION
 }
 _GROUP_OF = {mid: g for g, mids in STREAM_GROUPS.items() for mid in mids}
-_ON_REQUEST = (148, 242, 245, 49, 259, 260)   # AUTOPILOT_VERSION HOME_POSITION EXTENDED_SYS_STATE GPS_GLOBAL_ORIGIN CAMERA_INFORMATION CAMERA_SETTINGS
-_FROM_COMPONENT = {285: GIMBAL, 259: CAMERA, 260: CAMERA}
+# AUTOPILOT_VERSION HOME_POSITION EXTENDED_SYS_STATE GPS_GLOBAL_ORIGIN CAMERA_INFORMATION CAMERA_SETTINGS
+# GIMBAL_MANAGER_INFORMATION GIMBAL_MANAGER_STATUS
+_ON_REQUEST = (148, 242, 245, 49, 259, 260, 280, 281)
+_GIMBAL_MESSAGES = (280, 281, 285)    # sent only while a mount is configured
+_FROM_COMPONENT = {259: CAMERA, 260: CAMERA}
 
 
 def _text(s: str, n: int) -> bytes:
@@ -76,6 +118,9 @@ class Link(asyncio.Protocol):
             except OSError:
                 pass
         self.peer = str(transport.get_extra_info("peername"))
+        if self.vehicle.boot_banner is not None:   # only the first client ever sees the boot text
+            transport.write(self.vehicle.boot_banner)
+            self.vehicle.boot_banner = None
         self.vehicle.links.add(self)
         log.info("vehicle %d: client %s connected", self.vehicle.sysid, self.peer)
 
@@ -129,11 +174,20 @@ class Link(asyncio.Protocol):
 class Vehicle:
     """One simulated vehicle on its TCP port: owns the Copter model and the links to it."""
 
-    def __init__(self, model: Copter, host: str, port: int) -> None:
+    def __init__(self, model: Copter, host: str, port: int, *, item_pace_s: float = ITEM_PACE_S,
+                 boot_banner: bool = True, thermal: tc.ThermalCamera | None = None,
+                 scene=lambda: th.ThermalScene(), run_in_worker=None) -> None:
         self.model = model
         self.sysid = model.sysid
         self.host = host
         self.port = port
+        self.item_pace_s = item_pace_s
+        self.boot_banner: bytes | None = BOOT_BANNER if boot_banner else None
+        self.thermal = thermal
+        self.on_relay: Callable[[int, bool], None] | None = None  # what is wired to the relays (the loudspeaker)
+        self.scene = scene                    # () -> the ThermalScene now (the fleet's)
+        self.run_in_worker = run_in_worker    # (fn) -> asyncio future; renders off the simulation loop
+        self.gimbal_control = (0, 0)          # GIMBAL_MANAGER_STATUS primary control (sysid, compid)
         self.links: set[Link] = set()
         self.frozen = False
         self.protocol = _LinkedMissionProtocol(ms.MissionProtocol(model.store))
@@ -198,8 +252,9 @@ class Vehicle:
         for link in list(self.links):
             if heartbeat:
                 link.send(self._heartbeat(), AUTOPILOT)
-                link.send(mavlink.MAVLink_heartbeat_message(26, 8, 0, 0, 4, 3), GIMBAL)   # MAV_TYPE_GIMBAL, AUTOPILOT_INVALID
-                link.send(mavlink.MAVLink_heartbeat_message(30, 8, 0, 0, 4, 3), CAMERA)   # MAV_TYPE_CAMERA
+                link.send(mavlink.MAVLink_heartbeat_message(30, 8, 0, 0, 4, 3), CAMERA)   # MAV_TYPE_CAMERA, AUTOPILOT_INVALID
+                if self.thermal is not None:
+                    link.send(mavlink.MAVLink_heartbeat_message(30, 8, 0, 0, 4, 3), THERMAL)
             if not link.congested():
                 self._streams(link, now, cache)
                 self._params(link)
@@ -244,7 +299,7 @@ class Vehicle:
         return mavlink.MAVLink_heartbeat_message(mavlink.MAV_TYPE_QUADROTOR, mavlink.MAV_AUTOPILOT_ARDUPILOTMEGA,
                                                  base, int(m.mode), m.system_status, 3)
 
-    def build(self, msgid: int):
+    def build(self, msgid: int, component: int = AUTOPILOT):
         """Build one message from the current model state (None if it cannot be sent now)."""
         m = self.model
         t_ms = self._time_boot_ms()
@@ -314,13 +369,8 @@ class Vehicle:
         if msgid == 32:
             return mavlink.MAVLink_local_position_ned_message(t_ms, m.north_m, m.east_m, -m.alt_m,
                                                               m.vn, m.ve, -m.vu)
-        if msgid == 285:
-            return mavlink.MAVLink_gimbal_device_attitude_status_message(
-                0, 0, t_ms, 12 | 16, _quaternion(0.0, math.radians(m.gimbal_pitch_deg), math.radians(m.gimbal_yaw_deg)),
-                float("nan"), float("nan"), float("nan"), 0, math.radians(m.gimbal_yaw_deg), float("nan"), 1)
-        if msgid == 158:
-            return mavlink.MAVLink_mount_status_message(0, 0, int(m.gimbal_pitch_deg * 100), 0,
-                                                        int(m.gimbal_yaw_deg * 100), m.gimbal_mode)
+        if msgid in _GIMBAL_MESSAGES:
+            return self._gimbal_message(msgid, t_ms) if m.has_mount else None
         if msgid == 162:
             return mavlink.MAVLink_fence_status_message(1 if m.fence_breached else 0, m.fence_breach_count,
                                                         _fence_breach_type(m.fence_breached),
@@ -356,6 +406,12 @@ class Vehicle:
             return mavlink.MAVLink_extended_sys_state_message(0, landed)
         if msgid == 148:
             return self._autopilot_version()
+        if msgid == 259 and component == THERMAL:
+            cam = th.THERMAL_CAMERA
+            return mavlink.MAVLink_camera_information_message(
+                t_ms, list(tc.VENDOR.encode().ljust(32, b"\0")), list(tc.MODEL.encode().ljust(32, b"\0")),
+                1, cam.focal_length_mm, cam.sensor_width_mm, cam.sensor_height_mm, cam.width_px, cam.height_px,
+                0, mavlink.CAMERA_CAP_FLAGS_CAPTURE_IMAGE, 0, b"")
         if msgid == 259:
             return mavlink.MAVLink_camera_information_message(
                 t_ms, list(b"SkyGuard Sim".ljust(32, b"\0")), list(b"PatrolCam 4K".ljust(32, b"\0")),
@@ -372,10 +428,41 @@ class Vehicle:
                 | mavlink.MAV_PROTOCOL_CAPABILITY_SET_POSITION_TARGET_LOCAL_NED
                 | mavlink.MAV_PROTOCOL_CAPABILITY_MAVLINK2 | mavlink.MAV_PROTOCOL_CAPABILITY_MISSION_FENCE
                 | mavlink.MAV_PROTOCOL_CAPABILITY_MISSION_RALLY)
-        version = (major << 24) | (minor << 16) | (patch << 8) | 255   # FIRMWARE_VERSION_TYPE_OFFICIAL
+        version = (major << 24) | (minor << 16) | (patch << 8) | FIRMWARE_TYPE
         return mavlink.MAVLink_autopilot_version_message(
-            caps, version, 0, 0, 0, list(b"5151c8d2"), [0] * 8, [0] * 8, 0x1209, 0x5740, self.sysid,
+            caps, version, 0, 0, 0, list(GIT_HASH.encode()), [0] * 8, [0] * 8, 0x1209, 0x5740, self.sysid,
             [0] * 18)
+
+    def _gimbal_message(self, msgid: int, t_ms: int):
+        """The servo mount's gimbal v2 messages, from the autopilot, gimbal_device_id 1 (AP_Mount_Backend)."""
+        m = self.model
+        p = m.params
+        lock = m.gimbal_yaw_lock or m.gimbal_mode == cp.MOUNT_GPS_POINT
+        if msgid == 285:
+            flags = (mavlink.GIMBAL_DEVICE_FLAGS_ROLL_LOCK | mavlink.GIMBAL_DEVICE_FLAGS_PITCH_LOCK
+                     | mavlink.GIMBAL_DEVICE_FLAGS_YAW_IN_VEHICLE_FRAME
+                     | (mavlink.GIMBAL_DEVICE_FLAGS_YAW_LOCK if lock else 0)
+                     | (mavlink.GIMBAL_DEVICE_FLAGS_RETRACT if m.gimbal_mode == cp.MOUNT_RETRACT else 0)
+                     | (mavlink.GIMBAL_DEVICE_FLAGS_NEUTRAL if m.gimbal_mode == cp.MOUNT_NEUTRAL else 0))
+            q = th.quaternion(m.gimbal_yaw_deg, m.gimbal_pitch_deg)
+            nan = float("nan")
+            return mavlink.MAVLink_gimbal_device_attitude_status_message(0, 0, t_ms, flags, q, nan, nan, nan, 0,
+                                                                         nan, nan, 1)
+        if msgid == 280:
+            caps = (mavlink.GIMBAL_MANAGER_CAP_FLAGS_HAS_RETRACT | mavlink.GIMBAL_MANAGER_CAP_FLAGS_HAS_NEUTRAL
+                    | mavlink.GIMBAL_MANAGER_CAP_FLAGS_HAS_RC_INPUTS
+                    | mavlink.GIMBAL_MANAGER_CAP_FLAGS_CAN_POINT_LOCATION_LOCAL
+                    | mavlink.GIMBAL_MANAGER_CAP_FLAGS_CAN_POINT_LOCATION_GLOBAL
+                    | mavlink.GIMBAL_MANAGER_CAP_FLAGS_HAS_PITCH_AXIS | mavlink.GIMBAL_MANAGER_CAP_FLAGS_HAS_PITCH_LOCK
+                    | mavlink.GIMBAL_MANAGER_CAP_FLAGS_HAS_YAW_AXIS | mavlink.GIMBAL_MANAGER_CAP_FLAGS_HAS_YAW_FOLLOW
+                    | mavlink.GIMBAL_MANAGER_CAP_FLAGS_HAS_YAW_LOCK)
+            r = math.radians
+            return mavlink.MAVLink_gimbal_manager_information_message(
+                t_ms, caps, 1, r(p["MNT1_ROLL_MIN"]), r(p["MNT1_ROLL_MAX"]), r(p["MNT1_PITCH_MIN"]),
+                r(p["MNT1_PITCH_MAX"]), r(p["MNT1_YAW_MIN"]), r(p["MNT1_YAW_MAX"]))
+        flags = (mavlink.GIMBAL_MANAGER_FLAGS_ROLL_LOCK | mavlink.GIMBAL_MANAGER_FLAGS_PITCH_LOCK
+                 | (mavlink.GIMBAL_MANAGER_FLAGS_YAW_LOCK if lock else 0))
+        return mavlink.MAVLink_gimbal_manager_status_message(t_ms, flags, 1, *self.gimbal_control, 0, 0)
 
     def _param_value(self, index: int):
         p = self.model.params
@@ -399,8 +486,11 @@ class Vehicle:
             msg = self.build(242)
             if msg is not None:
                 self.broadcast(msg)
+        elif isinstance(ev, cp.RelaySwitched):
+            if self.on_relay is not None:
+                self.on_relay(ev.number, ev.on)
         elif isinstance(ev, cp.ImageCaptured):
-            q = _quaternion(0.0, math.radians(ev.gimbal_pitch_deg), math.radians(ev.heading_deg))
+            q = th.quaternion(ev.heading_deg, ev.gimbal_pitch_deg)
             msg = mavlink.MAVLink_camera_image_captured_message(
                 self._time_boot_ms(), int((self._boot_wall + ev.time_s) * 1e6), 0,
                 int(round(ev.lat_deg * 1e7)), int(round(ev.lon_deg * 1e7)), int(ev.alt_amsl_m * 1000),
@@ -413,8 +503,34 @@ class Vehicle:
             return
         if isinstance(r, ms.Request):
             link.send(mavlink.MAVLink_mission_request_message(sysid, compid, r.seq, r.mission_type))
+        elif isinstance(r, ms.Said):
+            link.send(mavlink.MAVLink_statustext_message(r.severity, _text(r.text, 50), 0, 0))
         else:
             link.send(mavlink.MAVLink_mission_ack_message(sysid, compid, r.result, r.mission_type))
+
+    def _send_protocol_paced(self, replies: list) -> None:
+        """Replies to an uploaded item: the next request after the per-item processing time, the rest now."""
+        requests = [r for r in replies if isinstance(r, ms.Request)]
+        for r in replies:
+            if not isinstance(r, ms.Request):
+                self._send_protocol(r)
+        if not requests:
+            return
+        speedup = max(self.model.params["SIM_SPEEDUP"], 1e-6)
+        delay_s = self.item_pace_s / speedup
+        if delay_s <= 0:
+            for r in requests:
+                self._send_protocol(r)
+            return
+
+        def later() -> None:
+            if self.frozen:
+                return
+            for r in requests:
+                self._send_protocol(r)
+                r.peer[0].flush()
+
+        asyncio.get_running_loop().call_later(delay_s, later)
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, link: Link, msg) -> None:
@@ -472,10 +588,13 @@ class Vehicle:
         if comp == CAMERA:
             result = self._camera_command(link, msg, c)
             self._ack(link, msg, c.command, result, CAMERA)
+        elif comp == THERMAL and self.thermal is not None:
+            result = self._thermal_command(link, msg, c)
+            self._ack(link, msg, c.command, result, THERMAL)
         elif comp in (0, AUTOPILOT, GIMBAL):
             result = self._autopilot_command(link, msg, c)
             self._flush_events()
-            self._ack(link, msg, c.command, result, GIMBAL if comp == GIMBAL else AUTOPILOT)
+            self._ack(link, msg, c.command, result, AUTOPILOT)
         # requested messages follow the ACK, as ArduPilot queues them for its next send slot
         for target, reply, component in self._after_ack:
             target.send(reply, component)
@@ -508,6 +627,120 @@ class Vehicle:
         if c.command == mavlink.MAV_CMD_SET_CAMERA_MODE:
             return cp.ACCEPTED
         return cp.UNSUPPORTED
+
+    def _thermal_command(self, link: Link, msg, c: "_Cmd") -> int:
+        """The thermal camera (component 101): information on request, one frame per IMAGE_START_CAPTURE."""
+        p = c.params
+        if c.command == mavlink.MAV_CMD_REQUEST_CAMERA_INFORMATION or \
+                (c.command == mavlink.MAV_CMD_REQUEST_MESSAGE and int(p[0]) == 259):
+            self._reply(link, self.build(259, THERMAL), THERMAL)
+            return cp.ACCEPTED
+        if c.command == mavlink.MAV_CMD_IMAGE_START_CAPTURE:
+            interval_s, count = p[1], int(p[2])
+            if interval_s != 0 or count != 1:
+                return cp.DENIED        # only single frames are simulated
+            self._thermal_capture()
+            return cp.ACCEPTED
+        if c.command == mavlink.MAV_CMD_IMAGE_STOP_CAPTURE:
+            return cp.ACCEPTED
+        return cp.UNSUPPORTED
+
+    def _thermal_capture(self) -> None:
+        """Freeze the pose now, render off the loop, then announce the frame from component 101."""
+        assert self.thermal is not None
+        m = self.model
+        lat, lon = m.lat_lon_deg if m.position_ok else (0.0, 0.0)
+        pose = th.CameraPose(m.north_m, m.east_m, m.alt_m, (m.yaw_deg + m.gimbal_yaw_deg) % 360.0,
+                             m.gimbal_pitch_deg)
+        shot = tc.Shot(m.time_s, lat, lon, m.alt_amsl_m, m.alt_rel_m, m.origin.lat_deg, m.origin.lon_deg, pose)
+        index = self.thermal.reserve_index()
+        scene = self.scene()
+        camera = self.thermal
+
+        def take() -> tc.Capture:
+            return camera.take(index, shot, scene)
+
+        def announce(capture: tc.Capture) -> None:
+            s = capture.shot
+            msg = mavlink.MAVLink_camera_image_captured_message(
+                int(s.time_s * 1000) & 0xFFFFFFFF, int((self._boot_wall + s.time_s) * 1e6), 0,
+                int(round(s.lat_deg * 1e7)), int(round(s.lon_deg * 1e7)), int(round(s.alt_amsl_m * 1000)),
+                int(round(s.alt_rel_m * 1000)), th.quaternion(s.pose.yaw_deg, s.pose.pitch_deg),
+                capture.image_index, 1, capture.url.encode())
+            if not self.frozen:
+                self.broadcast(msg, THERMAL)
+                for ln in list(self.links):
+                    ln.flush()
+
+        if self.run_in_worker is None:
+            announce(take())
+            return
+
+        def done(fut) -> None:
+            if fut.cancelled():
+                return
+            if fut.exception() is not None:
+                log.error("vehicle %d: thermal frame %d failed: %s", self.sysid, index, fut.exception())
+                return
+            announce(fut.result())
+
+        self.run_in_worker(take).add_done_callback(done)
+
+    def _gimbal_command(self, link: Link, msg, c: "_Cmd") -> int:
+        """MAV_CMD_DO_MOUNT_CONTROL / DO_GIMBAL_MANAGER_PITCHYAW / DO_GIMBAL_MANAGER_CONFIGURE, as AP_Mount
+        handles them for its one (servo) backend; FAILED with no mount (MNT1_TYPE=0)."""
+        m = self.model
+        p = c.params
+        if not m.has_mount:
+            return cp.FAILED
+        if c.command == mavlink.MAV_CMD_DO_MOUNT_CONTROL:   # AP_Mount_Backend::handle_command_do_mount_control
+            mode = _int(p[6], -1)
+            if mode == cp.MOUNT_MAVLINK_TARGETING:
+                pitch, roll, yaw = p[0], p[1], p[2]
+                if abs(pitch) > 90 or abs(roll) > 180 or abs(yaw) > 360:
+                    m.events.append(cp.StatusText(cp.WARNING, "Mount: invalid angle targets"))
+                    return cp.FAILED
+                m.set_gimbal(pitch, yaw)
+                return cp.ACCEPTED
+            if mode == cp.MOUNT_GPS_POINT:   # x/y (param5/6) in degE7, param4 the altitude above home
+                x, y = (c.x_raw, msg.y) if c.frame is not None else (p[4], p[5])
+                m.set_roi(x / 1e7, y / 1e7, m.alt_from_frame(ms.FRAME_GLOBAL_RELATIVE_ALT, p[3]))
+                return cp.ACCEPTED
+            return cp.ACCEPTED if m.set_gimbal_mode(mode) else cp.FAILED
+        flags = c.x_raw if c.frame is not None else _int(p[4])
+        device = _int(p[6])
+        if device not in (0, 1):        # 0: the primary gimbal, 1: the first (and only) one
+            return cp.FAILED
+        if c.command == mavlink.MAV_CMD_DO_GIMBAL_MANAGER_CONFIGURE:
+            return self._gimbal_configure(msg, p[0], p[1])
+        if flags & mavlink.GIMBAL_MANAGER_FLAGS_RETRACT:
+            m.set_gimbal_mode(cp.MOUNT_RETRACT)
+            return cp.ACCEPTED
+        if flags & mavlink.GIMBAL_MANAGER_FLAGS_NEUTRAL:
+            m.set_gimbal_mode(cp.MOUNT_NEUTRAL)
+            return cp.ACCEPTED
+        yaw_lock = bool(flags & mavlink.GIMBAL_MANAGER_FLAGS_YAW_LOCK)
+        if not math.isnan(p[0]) and not math.isnan(p[1]):
+            m.set_gimbal(p[0], p[1], yaw_earth_frame=yaw_lock)
+            return cp.ACCEPTED
+        if not math.isnan(p[2]) and not math.isnan(p[3]):
+            m.set_gimbal_rate(p[2], p[3], yaw_earth_frame=yaw_lock)
+            return cp.ACCEPTED
+        return cp.FAILED
+
+    def _gimbal_configure(self, msg, sysid: float, compid: float) -> int:
+        """AP_Mount_Backend::handle_command_do_gimbal_manager_configure: who has primary control."""
+        if not (-3 <= sysid <= 255 and -3 <= compid <= 255):
+            return cp.FAILED
+        who = (msg.get_srcSystem(), msg.get_srcComponent())
+        if int(sysid) == -2:
+            self.gimbal_control = who                           # take control
+        elif int(sysid) == -3:
+            if self.gimbal_control == who:
+                self.gimbal_control = (0, 0)                    # release it
+        elif int(sysid) != -1:
+            self.gimbal_control = (int(sysid), int(compid))
+        return cp.ACCEPTED
 
     def _autopilot_command(self, link: Link, msg, c: "_Cmd") -> int:
         m = self.model
@@ -553,18 +786,17 @@ class Vehicle:
         if cmd == mavlink.MAV_CMD_DO_SET_ROI_NONE:
             m.clear_roi()
             return cp.ACCEPTED
-        if cmd == mavlink.MAV_CMD_DO_MOUNT_CONTROL:
-            m.set_gimbal(p[0], p[2])
-            return cp.ACCEPTED
-        if cmd == mavlink.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW:
-            flags = c.x_raw if c.frame is not None else int(p[4])
-            m.set_gimbal(p[0], p[1], yaw_earth_frame=bool(int(flags) & 16))
-            return cp.ACCEPTED
+        if cmd in (mavlink.MAV_CMD_DO_MOUNT_CONTROL, mavlink.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW,
+                   mavlink.MAV_CMD_DO_GIMBAL_MANAGER_CONFIGURE):
+            return self._gimbal_command(link, msg, c)
         if cmd == mavlink.MAV_CMD_CONDITION_YAW:
             return cp.ACCEPTED if m.condition_yaw(p[0], int(p[2]), bool(p[3])) else cp.FAILED
         if cmd == mavlink.MAV_CMD_DO_SET_MISSION_CURRENT:
             return cp.ACCEPTED if m.set_mission_current(int(p[0]), reset=bool(p[1])) else cp.FAILED
         if cmd == mavlink.MAV_CMD_MISSION_START:
+            # GCS_MAVLINK_Copter::handle_MAV_CMD_MISSION_START (COMMAND_LONG and COMMAND_INT alike)
+            if p[0] != 0 or p[1] != 0:
+                return cp.DENIED        # first/last item are not supported
             return cp.ACCEPTED if m.start_mission() else cp.FAILED
         if cmd == mavlink.MAV_CMD_DO_FENCE_ENABLE:
             if int(p[0]) not in (0, 1, 2):
@@ -600,6 +832,8 @@ class Vehicle:
                 self._reply(link, self._heartbeat())
                 return cp.ACCEPTED
             built = self.build(mid)
+            if built is None and mid in _GIMBAL_MESSAGES:
+                return cp.ACCEPTED      # GCS_MAVLINK::handle_command_request_message queues it; no mount, no send
             if built is None:
                 return cp.FAILED
             self._reply(link, built, _FROM_COMPONENT.get(mid, AUTOPILOT))
@@ -638,9 +872,12 @@ class Vehicle:
                 self.heartbeat_interval_s = interval_us / 1e6
             return cp.ACCEPTED
         # ArduPilot accepts an interval for any message it knows how to send, even one it cannot send yet
-        # (HOME_POSITION before home is set): the stream starts once the message can be built.
+        # (HOME_POSITION before home is set): the stream starts once the message can be built. Any other id
+        # (MOUNT_STATUS 158 among them) has no ap_message: GCS_MAVLINK::set_mavlink_message_id_interval says so
+        # to every GCS and the command is DENIED.
         if mid not in _GROUP_OF and mid not in _ON_REQUEST:
-            return cp.FAILED
+            self.model.events.append(cp.StatusText(cp.INFO, f"No ap_message for mavlink id ({mid})"))
+            return cp.DENIED
         if interval_us < 0:
             link.msg_interval_s[mid] = -1.0
         elif interval_us == 0:
@@ -696,8 +933,7 @@ class Vehicle:
 
     # parameters
     def _on_param_request_list(self, link: Link, msg) -> None:
-        major, minor, patch = FIRMWARE
-        for text in (f"ArduCopter V{major}.{minor}.{patch} (5151c8d2)", "SkyGuard simulator (SITL-compatible)",
+        for text in (FIRMWARE_STRING, "SkyGuard simulator (SITL-compatible)",
                      "Frame: QUAD/X"):
             link.send(mavlink.MAVLink_statustext_message(cp.INFO, text.encode(), 0, 0))
         link.param_queue = list(range(len(self.model.params)))
@@ -742,13 +978,12 @@ class Vehicle:
         if not self._mission_target_ok(msg):
             return
         if is_int or not ms.carries_location(msg.command, msg.mission_type):
-            x, y = int(msg.x), int(msg.y)
-        else:
-            x, y = int(round(msg.x * 1e7)), int(round(msg.y * 1e7))
+            x, y = _int(msg.x, 2**31), _int(msg.y, 2**31)
+        else:   # a NaN or huge float position is out of range: INVALID_PARAM5_X / 6_Y
+            x, y = _int(msg.x * 1e7, 2**31), _int(msg.y * 1e7, 2**31)
         item = ms.Item(msg.seq, msg.frame, msg.command, msg.param1, msg.param2, msg.param3, msg.param4,
                        x, y, msg.z, msg.autocontinue, msg.mission_type)
-        for r in self.protocol.item(self._peer(link, msg), item, self.model.time_s):
-            self._send_protocol(r)
+        self._send_protocol_paced(self.protocol.item(self._peer(link, msg), item, self.model.time_s))
 
     def _on_mission_request_list(self, link: Link, msg) -> None:
         if not self._mission_target_ok(msg):
@@ -799,6 +1034,27 @@ class Vehicle:
             link.send(self.build(42))
         self._flush_events()
 
+    def _on_gimbal_manager_set_pitchyaw(self, link: Link, msg) -> None:
+        """AP_Mount::handle_gimbal_manager_set_pitchyaw: angles in radians, or rates; never both."""
+        m = self.model
+        if not m.has_mount or msg.gimbal_device_id not in (0, 1) or not self._mission_target_ok(msg):
+            return
+        if msg.flags & mavlink.GIMBAL_MANAGER_FLAGS_RETRACT:
+            m.set_gimbal_mode(cp.MOUNT_RETRACT)
+            return
+        if msg.flags & mavlink.GIMBAL_MANAGER_FLAGS_NEUTRAL:
+            m.set_gimbal_mode(cp.MOUNT_NEUTRAL)
+            return
+        angles = not math.isnan(msg.pitch) and not math.isnan(msg.yaw)
+        rates = not math.isnan(msg.pitch_rate) and not math.isnan(msg.yaw_rate)
+        lock = bool(msg.flags & mavlink.GIMBAL_MANAGER_FLAGS_YAW_LOCK)
+        if angles and rates:
+            return
+        if angles:
+            m.set_gimbal(math.degrees(msg.pitch), math.degrees(msg.yaw), yaw_earth_frame=lock)
+        elif rates:
+            m.set_gimbal_rate(math.degrees(msg.pitch_rate), math.degrees(msg.yaw_rate), yaw_earth_frame=lock)
+
     def _on_timesync(self, link: Link, msg) -> None:
         if msg.tc1 == 0:
             link.send(mavlink.MAVLink_timesync_message(int(self.model.time_s * 1e9), msg.ts1))
@@ -847,18 +1103,15 @@ def _stream_ids(link: Link) -> list[int]:
     return ids
 
 
+def _int(value: float, default: int = 0) -> int:
+    """int() of a MAVLink float that may be NaN or infinite (then `default`)."""
+    return int(round(value)) if math.isfinite(value) else default
+
+
 def _param_name(raw) -> str:
     if isinstance(raw, bytes):
         raw = raw.decode(errors="replace")
     return raw.split("\0", 1)[0].strip()
-
-
-def _quaternion(roll: float, pitch: float, yaw: float) -> list[float]:
-    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
-    cp_, sp = math.cos(pitch / 2), math.sin(pitch / 2)
-    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
-    return [cr * cp_ * cy + sr * sp * sy, sr * cp_ * cy - cr * sp * sy,
-            cr * sp * cy + sr * cp_ * sy, cr * cp_ * sy - sr * sp * cy]
 
 
 def _fence_breach_type(mask: int) -> int:
@@ -892,5 +1145,6 @@ _HANDLERS = {
     "MISSION_REQUEST_INT": lambda v, link, msg: v._on_mission_request(link, msg, True),
     "MISSION_CLEAR_ALL": Vehicle._on_mission_clear_all,
     "MISSION_SET_CURRENT": Vehicle._on_mission_set_current,
+    "GIMBAL_MANAGER_SET_PITCHYAW": Vehicle._on_gimbal_manager_set_pitchyaw,
     "TIMESYNC": Vehicle._on_timesync,
 }

@@ -36,14 +36,38 @@ class Client:
                 return m
         raise AssertionError(f"no {mtype} matching within {timeout}s")
 
-    def collect(self, seconds: float) -> list:
-        out = []
-        deadline = time.monotonic() + seconds
+    def until(self, mtype: str | list[str], cond=lambda m: True, timeout: float = 10.0) -> tuple[object, list]:
+        """Wait for a matching message; return it and every message that arrived before it (in order)."""
+        before = []
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            m = self.conn.recv_match(blocking=True, timeout=0.1)
-            if m is not None:
-                out.append(m)
+            m = self.conn.recv_match(blocking=True, timeout=0.2)
+            if m is None:
+                continue
+            types = [mtype] if isinstance(mtype, str) else mtype
+            if m.get_type() in types and cond(m):
+                return m, before
+            before.append(m)
+        raise AssertionError(f"no {mtype} matching within {timeout}s")
+
+    def heartbeats(self, n: int, timeout: float = 10.0) -> list:
+        """Every message up to the n-th autopilot HEARTBEAT from now: a window of at least n-1 simulated
+        seconds (HEARTBEAT is 1 Hz) that ends on a positive event, not on a wall-clock timeout."""
+        out = []
+        for _ in range(n):
+            hb, before = self.until("HEARTBEAT", lambda m: m.get_srcComponent() == 1, timeout)
+            out.extend(before)
+            out.append(hb)
         return out
+
+    def pending(self) -> list:
+        """Whatever has already arrived (non-blocking)."""
+        out = []
+        while True:
+            m = self.conn.recv_match(blocking=False)
+            if m is None:
+                return out
+            out.append(m)
 
     def command(self, command: int, *params: float, target_component: int = 1, timeout: float = 5.0):
         p = list(params) + [0.0] * (7 - len(params))

@@ -72,7 +72,7 @@ def test_arming_only_in_armable_modes_and_auto_needs_a_mission():
     assert "Mode change to AUTO failed: init failed" in texts(c)
     assert c.set_mode(Mode.RTL)
     assert c.arm() == FAILED
-    assert texts(c) == ["Arm: Mode not armable"]
+    assert texts(c) == ["Arm: RTL mode not armable"]
     assert c.set_mode(Mode.LOITER) and c.arm() == ACCEPTED
 
 
@@ -114,7 +114,7 @@ def test_auto_from_a_later_index_is_accepted_with_mis_restart_or_after_a_disarm(
     _takeoff_mission(c)
     assert c.set_mission_current(3)
     assert c.set_mode(Mode.GUIDED) and c.arm() == ACCEPTED
-    assert c.set_mode(Mode.AUTO), "MIS_RESTART=1 restarts the mission: the takeoff is next"
+    assert c.start_mission(), "MIS_RESTART=1 restarts the mission: the takeoff is next"
     assert c.mission_current_seq == 1
     run(c, 2)
     assert c.alt_rel_m > 1.0
@@ -125,7 +125,7 @@ def test_auto_from_a_later_index_is_accepted_with_mis_restart_or_after_a_disarm(
     assert c.set_mode(Mode.GUIDED) and c.arm() == ACCEPTED
     assert not c.set_mode(Mode.AUTO)
     assert c.disarm() == ACCEPTED   # AP_Arming_Copter::disarm resets the mission: back to the first item
-    assert c.arm() == ACCEPTED and c.set_mode(Mode.AUTO)
+    assert c.arm() == ACCEPTED and c.start_mission()
     assert c.mission_current_seq == 1
     run(c, 2)
     assert c.alt_rel_m > 1.0
@@ -222,7 +222,7 @@ def test_auto_mission_runs_every_item_in_order_and_lands():
         (ms.NAV_LAND, 3, 0, 0, 0, 0, 0, 0, 0),
     ])
     assert c.set_mode(Mode.GUIDED) and c.arm() == ACCEPTED
-    assert c.set_mode(Mode.AUTO)
+    assert c.start_mission()
     reached = []
     top = 0.0
 
@@ -262,7 +262,7 @@ def test_do_jump_repeats_a_leg():
     ])
     c.set_mode(Mode.GUIDED)
     c.arm()
-    c.set_mode(Mode.AUTO)
+    c.start_mission()
     reached = []
     run(c, 600, until=lambda c: reached.extend(e.seq for e in c.drain_events() if isinstance(e, ItemReached))
         or not c.armed)
@@ -270,8 +270,8 @@ def test_do_jump_repeats_a_leg():
 
 
 def test_low_battery_triggers_rtl_with_a_statustext():
-    c = flying(BATT_CAPACITY=1500)
-    c.set_mode(Mode.LOITER)
+    c = flying(BATT_CAPACITY=1500, BATT_FS_LOW_ACT=2)   # ArduCopter's default action is 0: warn only
+    c.set_mode(Mode.BRAKE)
     t = run(c, 900, until=lambda c: c.mode == Mode.RTL)
     assert c.mode == Mode.RTL and c.failsafe_battery
     said = texts(c)
@@ -336,3 +336,93 @@ def test_camera_capture_records_the_vehicle_position():
     assert [s.index for s in shots] == [1, 2, 3]
     lat, lon = c.lat_lon_deg
     assert shots[-1].lat_deg == pytest.approx(lat, abs=1e-6) and shots[-1].alt_rel_m == pytest.approx(20, abs=0.5)
+
+
+def _armed_in_guided_with_takeoff_mission(**params) -> Copter:
+    c = ready_copter(**params)
+    _takeoff_mission(c)
+    assert c.set_mode(Mode.GUIDED) and c.arm() == ACCEPTED
+    assert "Arming motors" in texts(c)
+    return c
+
+
+def test_auto_on_the_ground_without_throttle_waits_at_the_takeoff_then_disarms():
+    # ArduCopter with no RC input: _AutoTakeoff::run does nothing until auto_armed; the landed vehicle with
+    # the throttle at zero disarms after DISARM_DELAY (10 s from arming).
+    c = _armed_in_guided_with_takeoff_mission()
+    assert c.set_mode(Mode.AUTO)
+    assert texts(c)[0] == "Mission: 1 Takeoff"                        # AP_Mission::start_command
+    assert c.mission_state == 3 and c.mission_current_seq == 1       # running, at its takeoff item
+    run(c, 9.5)
+    assert c.armed and c.alt_rel_m == 0.0 and not c.auto_armed
+    t = run(c, 2.0, until=lambda c: not c.armed)
+    assert not c.armed and t < 1.0
+    assert texts(c) == ["Disarming motors"]
+
+
+def test_auto_options_bit_1_takes_off_without_raising_the_throttle():
+    c = _armed_in_guided_with_takeoff_mission(AUTO_OPTIONS=2)
+    assert c.set_mode(Mode.AUTO)
+    run(c, 5)
+    assert c.armed and c.auto_armed and c.alt_rel_m > 3.0
+
+
+def test_mission_start_takes_off_from_guided_and_also_wakes_an_auto_that_waits():
+    c = _armed_in_guided_with_takeoff_mission()
+    assert c.start_mission()
+    assert c.mode == Mode.AUTO and c.auto_armed
+    run(c, 5)
+    assert c.alt_rel_m > 3.0
+
+    c = _armed_in_guided_with_takeoff_mission()
+    assert c.set_mode(Mode.AUTO)
+    run(c, 3)
+    assert c.alt_rel_m == 0.0
+    assert c.start_mission()                    # already AUTO: auto-armed, the waiting takeoff climbs
+    run(c, 5)
+    assert c.alt_rel_m > 3.0 and c.mission_current_seq == 1
+
+
+def test_mission_start_resumes_from_the_current_item():
+    c = ready_copter()
+    _takeoff_mission(c)
+    assert c.set_mission_current(1)
+    assert c.set_mode(Mode.GUIDED) and c.arm() == ACCEPTED and c.takeoff(10) == ACCEPTED
+    run(c, 30, until=lambda c: c.alt_rel_m > 9.8)
+    assert c.set_mission_current(4)             # in flight: MISSION_START resumes at item 4, not item 1
+    c.drain_events()
+    assert c.start_mission()
+    assert c.mission_current_seq == 4
+    assert "Mission: 4 WP" in texts(c)
+
+
+def test_arming_in_auto_needs_auto_options_bit_0():
+    c = ready_copter()
+    _takeoff_mission(c)
+    assert c.set_mode(Mode.AUTO)
+    assert c.arm() == FAILED
+    assert texts(c) == ["Arm: AUTO mode not armable"]
+    c.params.set("AUTO_OPTIONS", 1)
+    assert c.arm() == ACCEPTED
+
+
+def test_loiter_with_the_throttle_at_minimum_descends_lands_and_disarms():
+    c = flying(20.0)
+    hold = c.lat_lon_deg
+    assert c.set_mode(Mode.LOITER)
+    run(c, 4)
+    assert c.alt_rel_m < 16.0 and c.vu == pytest.approx(-2.5, abs=0.05)   # PILOT_SPEED_DN 0: PILOT_SPEED_UP 250 cm/s
+    run(c, 10, until=lambda c: c.landed)
+    assert c.landed and c.armed and geodesy.distance_m(*c.lat_lon_deg, *hold) < 0.5
+    t = run(c, 15, until=lambda c: not c.armed)
+    assert not c.armed and t == pytest.approx(10.0, abs=0.2)                      # DISARM_DELAY
+
+
+def test_low_battery_only_warns_with_ardupilot_default_action():
+    c = flying(BATT_CAPACITY=1500)
+    assert c.params["BATT_FS_LOW_ACT"] == 0
+    c.set_mode(Mode.BRAKE)
+    run(c, 900, until=lambda c: c.failsafe_battery)
+    assert c.failsafe_battery and any(s.startswith("Battery 1 is low") for s in texts(c))
+    run(c, 5)
+    assert c.mode == Mode.BRAKE and c.flying

@@ -73,10 +73,15 @@ def test_mavproxy_loads_a_waypoint_file_and_flies_it_in_auto(tmp_path):
             while fleet.call(lambda: fleet.model(0).store.count(ms.MISSION)) < 7 and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert fleet.call(lambda: fleet.model(0).store.count(ms.MISSION)) == 7
+            send("mode guided")
+            wait(lambda m: m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1 and m.custom_mode == 4, 30,
+                 "GUIDED heartbeat")
             send("arm throttle")
             wait(lambda m: m.get_type() == "HEARTBEAT" and m.get_srcComponent() == 1 and m.base_mode & 128, 30,
                  "armed heartbeat")
-            send("mode auto")
+            # with no RC throttle a plain "mode auto" would sit at the takeoff (as ArduCopter does):
+            # MAV_CMD_MISSION_START switches to AUTO and lets the takeoff go
+            send("long MISSION_START 0 0")
             reached = []
 
             def done(m):
@@ -87,7 +92,7 @@ def test_mavproxy_loads_a_waypoint_file_and_flies_it_in_auto(tmp_path):
             wait(done, 240, "last item reached and disarmed")
             assert reached == [1, 2, 4, 5, 6]
             items = fleet.call(lambda: [(i.command, i.frame) for i in fleet.model(0).store.mission_items()])
-            assert items[3] == (178, 3) and items[5] == (19, 3)
+            assert items[3] == (178, 0) and items[5] == (19, 3)       # no location: stored with frame 0
             lat, lon = fleet.call(lambda: fleet.model(0).lat_lon_deg)
             assert abs(lat - 23.0469) < 3e-5 and abs(lon - 112.4651) < 3e-5      # RTL brought it home
         finally:

@@ -12,23 +12,24 @@ import time
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from sim import mission as ms
 from tests.sim.conftest import Client, wait_ready
 
 M = mavlink
+NAN = float("nan")
 
 
-def test_heartbeats_of_autopilot_gimbal_and_camera(fleet, client):
+def test_heartbeats_of_autopilot_and_both_cameras_and_none_from_a_servo_gimbal(fleet, client):
     seen = {}
-    for m in client.collect(1.5):
+    for m in client.heartbeats(3):      # two whole heartbeat periods
         if m.get_type() == "HEARTBEAT":
             seen[(m.get_srcSystem(), m.get_srcComponent())] = m
     ap = seen[(1, 1)]
     assert (ap.type, ap.autopilot) == (M.MAV_TYPE_QUADROTOR, M.MAV_AUTOPILOT_ARDUPILOTMEGA)
     assert ap.base_mode & M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED and not ap.base_mode & M.MAV_MODE_FLAG_SAFETY_ARMED
     assert ap.custom_mode == 0 and ap.system_status == M.MAV_STATE_STANDBY
-    assert seen[(1, 154)].type == M.MAV_TYPE_GIMBAL
     assert seen[(1, 100)].type == M.MAV_TYPE_CAMERA
+    assert seen[(1, 101)].type == M.MAV_TYPE_CAMERA           # the thermal camera, MAV_COMP_ID_CAMERA2
+    assert (1, 154) not in seen                                # a servo mount is no MAVLink device
     other = Client(fleet.urls[1])
     try:
         assert other.wait("HEARTBEAT", lambda m: m.get_srcComponent() == 1).get_srcSystem() == 2
@@ -37,15 +38,17 @@ def test_heartbeats_of_autopilot_gimbal_and_camera(fleet, client):
 
 
 def test_no_streams_until_requested_then_at_the_requested_interval(fleet, client):
-    assert not [m for m in client.collect(0.5) if m.get_type() == "GLOBAL_POSITION_INT"]
+    assert not [m for m in client.heartbeats(3) if m.get_type() == "GLOBAL_POSITION_INT"]   # 2 s of sim time
     ack = client.command(M.MAV_CMD_SET_MESSAGE_INTERVAL, 33, 100_000)      # 10 Hz in sim time
     assert ack.result == M.MAV_RESULT_ACCEPTED
-    msgs = [m for m in client.collect(1.0) if m.get_type() == "GLOBAL_POSITION_INT"]
-    assert len(msgs) >= 5
+    msgs = [client.wait("GLOBAL_POSITION_INT") for _ in range(6)]
     span_ms = msgs[-1].time_boot_ms - msgs[0].time_boot_ms
     assert span_ms / (len(msgs) - 1) == pytest.approx(100, rel=0.25)    # simulated interval between samples
     assert client.command(M.MAV_CMD_SET_MESSAGE_INTERVAL, 33, -1).result == M.MAV_RESULT_ACCEPTED
-    assert client.command(M.MAV_CMD_SET_MESSAGE_INTERVAL, 12345, 100_000).result == M.MAV_RESULT_FAILED
+    client.mav.command_long_send(1, 1, M.MAV_CMD_SET_MESSAGE_INTERVAL, 0, 12345, 100_000, 0, 0, 0, 0, 0)
+    ack, before = client.until("COMMAND_ACK", lambda m: m.command == M.MAV_CMD_SET_MESSAGE_INTERVAL)
+    assert ack.result == M.MAV_RESULT_DENIED
+    assert "No ap_message for mavlink id (12345)" in [m.text for m in before if m.get_type() == "STATUSTEXT"]
 
 
 def test_arm_refused_before_ready_with_failed_and_prearm_text():
@@ -55,11 +58,10 @@ def test_arm_refused_before_ready_with_failed_and_prearm_text():
         try:
             c.wait("HEARTBEAT")
             c.mav.command_long_send(1, 1, M.MAV_CMD_COMPONENT_ARM_DISARM, 0, 1, 0, 0, 0, 0, 0, 0)
-            got = c.collect(1.0)
-            text = [m.text for m in got if m.get_type() == "STATUSTEXT"]
-            ack = [m for m in got if m.get_type() == "COMMAND_ACK"]
-            assert text == ["PreArm: Need Position Estimate"]
-            assert ack[0].result == M.MAV_RESULT_FAILED
+            ack, before = c.until("COMMAND_ACK", lambda m: m.command == M.MAV_CMD_COMPONENT_ARM_DISARM)
+            text = [m.text for m in before if m.get_type() == "STATUSTEXT"]
+            assert text == ["PreArm: Need Position Estimate"]                     # said before the ACK
+            assert ack.result == M.MAV_RESULT_FAILED
             c.mav.request_data_stream_send(1, 1, 0, 5, 1)
             gps = c.wait("GLOBAL_POSITION_INT")
             assert (gps.lat, gps.lon) == (0, 0)
@@ -67,6 +69,7 @@ def test_arm_refused_before_ready_with_failed_and_prearm_text():
             c.close()
 
 
+@pytest.mark.slow
 def test_guided_takeoff_goto_and_mode_refusals(fleet, client):
     wait_ready(client)
     ack = client.command(M.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, 10)
@@ -139,7 +142,7 @@ def test_mission_upload_is_requested_with_mission_request_and_read_back_like_ard
     back = _download(client)
     assert len(back) == len(items)
     assert (back[0].x, back[0].y, back[0].frame) == (230469000, 1124651000, 0)      # item 0 is home
-    assert [b.frame for b in back[1:]] == [3, 3, 0, 2, 3]                             # 6 -> 3, 5 -> 0
+    assert [b.frame for b in back[1:]] == [3, 3, 0, 0, 3]           # 6 -> 3, 5 -> 0; no location: frame 0
     assert (back[2].x, back[2].y, back[2].z) == (230478000, 1124651000, 20)
     assert back[4].command == 178 and back[4].param2 == 6
     # float MISSION_ITEM upload is accepted too, and MISSION_REQUEST (float) download works
@@ -187,7 +190,7 @@ def test_auto_mission_reports_current_and_reached_and_set_current(fleet, client)
     assert _upload(client, items)[1].type == 0
     assert client.command(M.MAV_CMD_DO_SET_MODE, 1, 4).result == 0
     assert client.command(M.MAV_CMD_COMPONENT_ARM_DISARM, 1).result == 0
-    assert client.command(M.MAV_CMD_DO_SET_MODE, 1, 3).result == 0
+    assert client.command(M.MAV_CMD_MISSION_START).result == 0
     assert client.wait("MISSION_ITEM_REACHED", lambda m: m.seq == 1, timeout=20)
     client.mav.mission_set_current_send(1, 1, 3)                       # skip waypoint 2
     assert client.wait("MISSION_CURRENT", lambda m: m.seq == 3).total == 4
@@ -242,31 +245,90 @@ def test_image_capture_reports_the_vehicle_position(fleet, client):
     assert (img.lat, img.lon) == (230469000, 1124651000)
 
 
-def test_gimbal_commands_and_attitude_status(fleet, client):
+def _gimbal_pitch_deg(m) -> float:
+    w, x, y, z = m.q
+    return math.degrees(math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x)))))
+
+
+def _gimbal_yaw_deg(m) -> float:
+    w, x, y, z = m.q
+    return math.degrees(math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
+def test_gimbal_protocol_v2_from_the_autopilot_with_a_servo_mount(fleet, client):
     wait_ready(client)
     assert client.command(M.MAV_CMD_SET_MESSAGE_INTERVAL, 285, 100_000).result == 0
-    ack = client.command(M.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW, -60, 20, 0, 0, 0, 0, 0)
-    assert ack.result == 0
+    ack = client.command(M.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW, -60, 20, NAN, NAN, 0, 0, 0)
+    assert ack.result == M.MAV_RESULT_ACCEPTED and ack.get_srcComponent() == 1
+    st = client.wait("GIMBAL_DEVICE_ATTITUDE_STATUS", lambda m: abs(_gimbal_pitch_deg(m) + 60) < 1.0, timeout=10)
+    assert (st.get_srcComponent(), st.gimbal_device_id) == (1, 1)                 # AP_Mount_Backend, instance 1
+    assert st.flags == M.GIMBAL_DEVICE_FLAGS_ROLL_LOCK | M.GIMBAL_DEVICE_FLAGS_PITCH_LOCK \
+        | M.GIMBAL_DEVICE_FLAGS_YAW_IN_VEHICLE_FRAME
+    assert _gimbal_yaw_deg(st) == pytest.approx(20, abs=1.0) and math.isnan(st.delta_yaw)
+    # COMMAND_INT: flags in x, the device in z; YAW_LOCK makes the yaw earth-frame
+    client.mav.command_int_send(1, 1, 0, M.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW, 0, 0, -30, 0, NAN, NAN,
+                                M.GIMBAL_MANAGER_FLAGS_YAW_LOCK, 0, 1)
+    assert client.wait("COMMAND_ACK", lambda m: m.command == M.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW).result == 0
+    st = client.wait("GIMBAL_DEVICE_ATTITUDE_STATUS", lambda m: abs(_gimbal_pitch_deg(m) + 30) < 1.0, timeout=10)
+    assert st.flags & M.GIMBAL_DEVICE_FLAGS_YAW_LOCK
+    # the GIMBAL_MANAGER_SET_PITCHYAW message (radians), and the old DO_MOUNT_CONTROL (MAVLink targeting)
+    client.mav.gimbal_manager_set_pitchyaw_send(1, 1, 0, 0, math.radians(-45), 0.0, NAN, NAN)
+    client.wait("GIMBAL_DEVICE_ATTITUDE_STATUS", lambda m: abs(_gimbal_pitch_deg(m) + 45) < 1.0, timeout=10)
+    assert client.command(M.MAV_CMD_DO_MOUNT_CONTROL, -20, 0, 0, 0, 0, 0, M.MAV_MOUNT_MODE_MAVLINK_TARGETING).result == 0
+    client.wait("GIMBAL_DEVICE_ATTITUDE_STATUS", lambda m: abs(_gimbal_pitch_deg(m) + 20) < 1.0, timeout=10)
+    # a gimbal that is not there, and the manager's messages on request
+    assert client.command(M.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW, -10, 0, NAN, NAN, 0, 0, 2).result == M.MAV_RESULT_FAILED
+    assert client.command(M.MAV_CMD_REQUEST_MESSAGE, 280).result == 0
+    info = client.wait("GIMBAL_MANAGER_INFORMATION")
+    assert (info.get_srcComponent(), info.gimbal_device_id) == (1, 1)
+    assert math.degrees(info.pitch_min) == pytest.approx(-90) and info.cap_flags & M.GIMBAL_MANAGER_CAP_FLAGS_HAS_PITCH_AXIS
+    assert client.command(M.MAV_CMD_DO_GIMBAL_MANAGER_CONFIGURE, -2, -2, NAN, NAN, 0, 0, 0).result == 0
+    assert client.command(M.MAV_CMD_REQUEST_MESSAGE, 281).result == 0
+    status = client.wait("GIMBAL_MANAGER_STATUS")
+    assert (status.primary_control_sysid, status.primary_control_compid, status.gimbal_device_id) == (255, 190, 1)
 
-    def pitch(m):
-        w, x, y, z = m.q
-        return math.degrees(math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x)))))
-    st = client.wait("GIMBAL_DEVICE_ATTITUDE_STATUS", lambda m: abs(pitch(m) + 60) < 1.0, timeout=10)
-    assert st.get_srcComponent() == 154
-    assert client.command(M.MAV_CMD_DO_MOUNT_CONTROL, -30, 0, 0, 0, 0, 0, 2).result == 0
-    client.wait("GIMBAL_DEVICE_ATTITUDE_STATUS", lambda m: abs(pitch(m) + 30) < 1.0, timeout=10)
+
+def test_mount_status_is_denied_with_the_ardupilot_text_and_never_sent(fleet, client):
+    client.mav.command_long_send(1, 1, M.MAV_CMD_SET_MESSAGE_INTERVAL, 0, 158, 500_000, 0, 0, 0, 0, 0)
+    ack, before = client.until("COMMAND_ACK", lambda m: m.command == M.MAV_CMD_SET_MESSAGE_INTERVAL)
+    assert ack.result == M.MAV_RESULT_DENIED
+    said = [(m.severity, m.text) for m in before if m.get_type() == "STATUSTEXT"]
+    assert said == [(M.MAV_SEVERITY_INFO, "No ap_message for mavlink id (158)")]
+    client.mav.request_data_stream_send(1, 1, M.MAV_DATA_STREAM_ALL, 4, 1)
+    assert "MOUNT_STATUS" not in {m.get_type() for m in client.heartbeats(3)}
+
+
+def test_without_a_mount_gimbal_commands_fail_and_no_gimbal_messages_are_sent():
+    from sim.fleet import SimFleet
+    with SimFleet(vehicles=1, speedup=10.0, base_port=0, ready_after_s=2.0, position_after_s=1.0,
+                  params={"MNT1_TYPE": 0}) as f:
+        c = Client(f.urls[0])
+        try:
+            c.wait("HEARTBEAT")
+            assert c.command(M.MAV_CMD_DO_MOUNT_CONTROL, -30, 0, 0, 0, 0, 0, 2).result == M.MAV_RESULT_FAILED
+            assert c.command(M.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW, -30, 0, NAN, NAN).result == M.MAV_RESULT_FAILED
+            c.mav.command_int_send(1, 1, 0, M.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW, 0, 0, -30, 0, NAN, NAN, 0, 0, 0)
+            assert c.wait("COMMAND_ACK", lambda m: m.command == M.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW).result == 4
+            assert c.command(M.MAV_CMD_SET_MESSAGE_INTERVAL, 285, 100_000).result == 0   # known id: accepted ...
+            assert c.command(M.MAV_CMD_REQUEST_MESSAGE, 280).result == 0
+            assert not {m.get_type() for m in c.heartbeats(3)} & {                       # ... but never sent
+                "GIMBAL_DEVICE_ATTITUDE_STATUS", "GIMBAL_MANAGER_INFORMATION"}
+        finally:
+            c.close()
 
 
 def test_request_data_stream_like_mavproxy_and_dronekit(fleet, client):
     client.mav.request_data_stream_send(1, 1, M.MAV_DATA_STREAM_ALL, 4, 1)
-    types = {m.get_type() for m in client.collect(1.0)}
+    types = {m.get_type() for m in client.heartbeats(3)}
     assert {"GLOBAL_POSITION_INT", "GPS_RAW_INT", "ATTITUDE", "VFR_HUD", "SYS_STATUS", "BATTERY_STATUS",
             "EKF_STATUS_REPORT", "MISSION_CURRENT", "GIMBAL_DEVICE_ATTITUDE_STATUS", "SIMSTATE"} <= types
+    assert "MOUNT_STATUS" not in types                                 # gone from ArduPilot's EXTRA3
     client.mav.request_data_stream_send(1, 1, M.MAV_DATA_STREAM_ALL, 0, 0)
-    client.collect(0.3)
-    assert not {m.get_type() for m in client.collect(0.5)} & {"GLOBAL_POSITION_INT", "ATTITUDE"}
+    client.command(M.MAV_CMD_REQUEST_MESSAGE, 148)                     # answered after the stop took effect
+    assert not {m.get_type() for m in client.heartbeats(3)} & {"GLOBAL_POSITION_INT", "ATTITUDE"}
 
 
+@pytest.mark.slow
 def test_garbage_bytes_are_ignored_and_the_link_keeps_working(fleet, client):
     sock = socket.create_connection(("127.0.0.1", fleet.ports[0]))
     try:
@@ -299,24 +361,34 @@ def test_two_clients_each_get_their_own_streams_and_broadcasts(fleet, client):
         assert fleet.client_count(0) == 2
         second.mav.request_data_stream_send(1, 1, 6, 5, 1)
         assert second.wait("GLOBAL_POSITION_INT")
-        assert not [m for m in client.collect(0.5) if m.get_type() == "GLOBAL_POSITION_INT"]
+        assert not [m for m in client.heartbeats(3) if m.get_type() == "GLOBAL_POSITION_INT"]
         client.mav.command_long_send(1, 1, M.MAV_CMD_COMPONENT_ARM_DISARM, 0, 1, 0, 0, 0, 0, 0, 0)
         assert second.wait("STATUSTEXT")                     # statustexts go to every client
-        assert not [m for m in second.collect(0.3) if m.get_type() == "COMMAND_ACK"]  # acks only to the asker
+        # acks only to the asker: the second client's own request is answered, with nothing for the first before
+        second.mav.command_long_send(1, 1, M.MAV_CMD_REQUEST_MESSAGE, 0, 148, 0, 0, 0, 0, 0, 0)
+        ack, before = second.until("COMMAND_ACK")
+        assert ack.command == M.MAV_CMD_REQUEST_MESSAGE
+        assert not [m for m in before if m.get_type() == "COMMAND_ACK"]
     finally:
         second.close()
 
 
 def test_freeze_silences_a_vehicle_and_unfreeze_resumes(fleet, client):
-    fleet.freeze(0)
-    client.collect(0.2)
-    assert client.collect(1.0) == []
-    client.mav.command_long_send(1, 1, M.MAV_CMD_REQUEST_MESSAGE, 0, 148, 0, 0, 0, 0, 0, 0)
-    assert client.collect(0.5) == []                          # ignored, not queued
-    assert fleet.client_count(0) == 1                         # socket still open
-    fleet.unfreeze(0)
-    assert client.wait("HEARTBEAT")
-    assert client.command(M.MAV_CMD_REQUEST_MESSAGE, 148).result == 0
+    other = Client(fleet.urls[1])        # vehicle 2 keeps talking: its heartbeats measure simulated time
+    try:
+        fleet.freeze(0)
+        other.heartbeats(1)
+        client.pending()                                      # what was sent before the freeze
+        client.mav.command_long_send(1, 1, M.MAV_CMD_REQUEST_MESSAGE, 0, 148, 0, 0, 0, 0, 0, 0)
+        other.heartbeats(3)                                   # two simulated seconds later ...
+        assert client.pending() == []                         # ... vehicle 1 said nothing, not even a HEARTBEAT
+        assert fleet.client_count(0) == 1                     # socket still open
+        fleet.unfreeze(0)
+        hb, before = client.until("HEARTBEAT")
+        assert not [m for m in before if m.get_type() in ("COMMAND_ACK", "AUTOPILOT_VERSION")]   # ignored, not queued
+        assert client.command(M.MAV_CMD_REQUEST_MESSAGE, 148).result == 0
+    finally:
+        other.close()
 
 
 def test_drop_connections_closes_clients_and_accepts_reconnects(fleet, client):
