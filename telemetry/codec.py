@@ -72,6 +72,27 @@ def mode_map(mav_type: int | None) -> dict[int, str]:
     return dict(mapping) if mapping else dict(mavutil.mode_mapping_acm)
 
 
+def euler_deg(q) -> tuple[float, float, float] | None:
+    """(roll, pitch, yaw) in degrees of a MAVLink quaternion [w, x, y, z] (aerospace 3-2-1 order: yaw about z
+    down, then pitch, positive nose up, then roll), or None when it is unknown (NaN or all zeros)."""
+    values = [float(v) for v in q]
+    if len(values) != 4 or any(math.isnan(v) for v in values) or not any(values):
+        return None
+    from pymavlink.quaternion import QuaternionBase  # numpy underneath: loaded on first use
+
+    m = QuaternionBase(values).dcm  # body -> earth rotation matrix
+    # pitch from atan2 rather than asin: well conditioned near +-90 (a camera looking straight down)
+    pitch = math.atan2(-m[2][0], math.hypot(m[0][0], m[1][0]))
+    roll = math.atan2(m[2][1], m[2][2])
+    yaw = math.atan2(m[1][0], m[0][0])
+    return math.degrees(roll), math.degrees(pitch), math.degrees(yaw)
+
+
+def wrap_180(deg: float) -> float:
+    """An angle in degrees folded into -180 <= a < 180."""
+    return (deg + 180.0) % 360.0 - 180.0
+
+
 def deg_to_e7(deg: float) -> int:
     return int(round(deg * 1e7))
 

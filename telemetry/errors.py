@@ -7,6 +7,9 @@ TelemetryError
 ├── MissionError        a mission transfer failed (MISSION_ACK with a MAV_MISSION_RESULT, or timeout)
 ├── ParamError          a parameter could not be read or set
 ├── NotConfirmed        the vehicle accepted a command but its HEARTBEAT never showed the change (mode, armed)
+├── ReplyTimeout        a request was accepted but the message that answers it never came (CAMERA_INFORMATION,
+│                       CAMERA_IMAGE_CAPTURED); also a builtin TimeoutError
+├── CaptureFailed       a camera reported that an image capture failed (capture_result 0)
 ├── WaitTimeout         wait_until()/wait_ready() ran out of time (also a builtin TimeoutError)
 └── InvalidRequest      the caller asked for something that cannot be sent (unknown mode, bad URL...);
                         also a ValueError
@@ -63,6 +66,23 @@ class NotConfirmed(TelemetryError):
             msg += f" (vehicle shows {last_seen})"
         super().__init__(msg)
         self.what = what
+
+
+class ReplyTimeout(TelemetryError, TimeoutError):
+    """The vehicle (or one of its components) accepted a request, but the message it owed never came."""
+
+    def __init__(self, what: str, timeout_s: float):
+        super().__init__(f"{what}: accepted, but no answer within {timeout_s:g} s")
+        self.what = what
+        self.timeout_s = timeout_s
+
+
+class CaptureFailed(TelemetryError):
+    """The camera took the capture command but reported the capture failed; carries its CapturedImage record."""
+
+    def __init__(self, message: str, image=None):
+        super().__init__(message)
+        self.image = image
 
 
 class WaitTimeout(TelemetryError, TimeoutError):

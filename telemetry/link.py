@@ -6,6 +6,12 @@ the link lost after `link_timeout_s` without a message from the vehicle, and rec
 when the transport closes (or, for TCP, when it stays silent for `silence_reconnect_s`). Bad bytes never kill it:
 they are counted and reported through `on_error` at most once per `error_report_period_s` per kind.
 
+Boot text: a vehicle may print text on its port before it speaks MAVLink (ArduPilot SITL's console banner on
+SERIAL0, ~150 bytes). Bytes that do not parse before the first valid frame of a connection are skipped quietly:
+counted in `boot_bytes_skipped`, logged once at INFO, never reported as errors (at most
+`LinkSettings.boot_text_max_bytes` of them; beyond that, and after the first valid frame, they are garbage again).
+Each connection starts over.
+
 Other threads send with `send()` (serialised by a lock) and wait for answers with `subscribe()`: a Subscription
 receives the messages of the given types that match its predicate, in order, until it is closed; when the
 link drops, every open Subscription fails with LinkDown, so nobody waits on a dead vehicle.
@@ -18,6 +24,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from telemetry import codec
@@ -27,6 +34,44 @@ from telemetry.transport import Endpoint, Transport, TransportClosed, open_trans
 log = logging.getLogger(__name__)
 
 MessagePredicate = Callable[[object], bool]
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """How a link talks to its vehicle: who we are, whom we talk to, and its timings."""
+
+    source_system: int = 255  # our MAVLink system id (255: a GCS)
+    source_component: int = 190  # MAV_COMP_ID_MISSIONPLANNER
+    target_system: int | None = None  # None: the first autopilot heartbeat decides
+    heartbeat_period_s: float = 1.0  # our GCS HEARTBEAT
+    link_timeout_s: float = 3.0  # link lost after this long without a message from the vehicle
+    reconnect_backoff_s: tuple[float, float] = (0.5, 10.0)  # (first, longest) wait between reconnects
+    silence_reconnect_s: float | None = None  # TCP: reconnect when silent this long (None: 3 x link_timeout_s)
+    connect_timeout_s: float = 3.0
+    error_report_period_s: float = 1.0  # at most one report per error kind per period
+    boot_text_max_bytes: int = 4096  # non-MAVLink bytes skipped quietly before a connection's first frame
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings ([] when nothing)."""
+        out = []
+        if not 1 <= self.source_system <= 255:
+            out.append(f"source_system {self.source_system} not in 1..255")
+        if not 0 <= self.source_component <= 255:
+            out.append(f"source_component {self.source_component} not in 0..255")
+        if self.target_system is not None and not 1 <= self.target_system <= 255:
+            out.append(f"target_system {self.target_system} not in 1..255")
+        if self.heartbeat_period_s <= 0 or self.link_timeout_s <= 0:
+            out.append("heartbeat_period_s and link_timeout_s must be > 0")
+        backoff = tuple(self.reconnect_backoff_s)
+        if len(backoff) != 2 or not 0 < backoff[0] <= backoff[1]:
+            out.append(f"reconnect_backoff_s {self.reconnect_backoff_s} must be (min > 0, max >= min)")
+        if self.silence_reconnect_s is not None and self.silence_reconnect_s <= 0:
+            out.append(f"silence_reconnect_s {self.silence_reconnect_s} must be > 0 (or None)")
+        if self.connect_timeout_s <= 0 or self.error_report_period_s < 0:
+            out.append("connect_timeout_s must be > 0 and error_report_period_s >= 0")
+        if self.boot_text_max_bytes < 0:
+            out.append(f"boot_text_max_bytes {self.boot_text_max_bytes} must be >= 0")
+        return out
 
 
 class Subscription:
@@ -69,6 +114,7 @@ class Link:
         self,
         name: str,
         endpoint: Endpoint,
+        settings: LinkSettings = LinkSettings(),
         *,
         on_message: Callable[[object, float], None],
         on_batch: Callable[[float], None],
@@ -76,36 +122,32 @@ class Link:
         on_error: Callable[[str, str, int, float], None],
         on_tick: Callable[[float], None] = lambda now: None,
         record: Callable[[bytes, float], None] | None = None,
-        source_system: int = 255,
-        source_component: int = 190,
-        target_system: int | None = None,
-        heartbeat_period_s: float = 1.0,
-        link_timeout_s: float = 3.0,
-        reconnect_backoff_s: tuple[float, float] = (0.5, 10.0),
-        silence_reconnect_s: float | None = None,
-        connect_timeout_s: float = 3.0,
-        error_report_period_s: float = 1.0,
     ):
+        problems = settings.problems()
+        if problems:
+            raise InvalidRequest(f"{name}: " + "; ".join(problems))
         self.name = name
         self.endpoint = endpoint
+        self.settings = settings
         self._on_message = on_message
         self._on_batch = on_batch
         self._on_link_change = on_link_change
         self._on_error = on_error
         self._on_tick = on_tick
         self._record = record
-        self.source_system = source_system
-        self.source_component = source_component
-        self.target_system = target_system
+        self.source_system = settings.source_system
+        self.source_component = settings.source_component
+        self.target_system = settings.target_system
         self.target_component: int | None = None
-        self._hb_period = heartbeat_period_s
-        self._timeout = link_timeout_s
-        self._backoff = reconnect_backoff_s
-        self._silence_reconnect = silence_reconnect_s if silence_reconnect_s is not None else 3 * link_timeout_s
-        self._connect_timeout = connect_timeout_s
-        self._err_period = error_report_period_s
+        self._hb_period = settings.heartbeat_period_s
+        self._timeout = settings.link_timeout_s
+        self._backoff = tuple(settings.reconnect_backoff_s)
+        self._silence_reconnect = (settings.silence_reconnect_s if settings.silence_reconnect_s is not None
+                                   else 3 * settings.link_timeout_s)
+        self._connect_timeout = settings.connect_timeout_s
+        self._err_period = settings.error_report_period_s
 
-        self._codec = codec.new_codec(source_system, source_component)  # encoder, used under _send_lock
+        self._codec = codec.new_codec(self.source_system, self.source_component)  # encoder, used under _send_lock
         self._send_lock = threading.Lock()
         self._transport: Transport | None = None
         self._broken: str | None = None
@@ -120,6 +162,10 @@ class Link:
         self._err_pending: dict[str, list] = {}  # kind -> [count, last detail]
         self._err_next_report = 0.0
         self._conn_was_up = False
+        self.boot_bytes_skipped = 0  # non-MAVLink bytes skipped before first frames, all connections together
+        self.components_seen: frozenset[int] = frozenset()  # target-system components whose HEARTBEAT came
+        self._synced = False  # this connection has delivered a valid frame
+        self._conn_boot_bytes = 0
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -164,6 +210,12 @@ class Link:
                 raise LinkDown(f"{self.name}: cannot send {msg.get_type()}: {exc}") from exc
         if self._record is not None:
             self._record(buf, time.time())
+
+    def target(self, what: str) -> tuple[int, int]:
+        """(system, component) to address a request to; raises LinkDown naming `what` when the link is down."""
+        if not self.up or self.target_system is None:
+            raise LinkDown(f"{self.name}: {what} not sent: link is down ({self.down_reason})")
+        return self.target_system, self.target_component or 1
 
     @contextmanager
     def subscribe(self, types: Iterable[str], match: MessagePredicate | None = None) -> Iterator[Subscription]:
@@ -212,6 +264,8 @@ class Link:
                 backoff = min(backoff * 2, self._backoff[1])
                 continue
             self._conn_was_up = False
+            self._synced = False
+            self._conn_boot_bytes = 0
             with self._send_lock:
                 self._transport = transport
                 self._broken = None
@@ -324,10 +378,19 @@ class Link:
     def _handle(self, msg, now: float) -> None:
         mtype = msg.get_type()
         if mtype == "BAD_DATA":
+            if not self._synced and self._conn_boot_bytes + len(msg.data) <= self.settings.boot_text_max_bytes:
+                self._conn_boot_bytes += len(msg.data)  # boot text before the first frame: skip it quietly
+                self.boot_bytes_skipped += len(msg.data)
+                return
             reason = msg.reason
             kind = "bad_crc" if "CRC" in reason else ("garbage" if "prefix" in reason else "bad_frame")
             self._count_error(kind, f"{reason} ({len(msg.data)} bytes)", now)
             return
+        if not self._synced and not mtype.startswith("UNKNOWN_"):
+            self._synced = True
+            if self._conn_boot_bytes:
+                log.info("%s: skipped %d bytes of non-MAVLink text before the first frame (boot output?)",
+                         self.name, self._conn_boot_bytes)
         try:
             if mtype.startswith("UNKNOWN_"):
                 self._count_error("unknown_message", f"undecodable message id {mtype[8:]}", now)
@@ -339,6 +402,8 @@ class Link:
                     self.target_system = src
                 if src != self.target_system:
                     return
+                if header.srcComponent not in self.components_seen:
+                    self.components_seen = self.components_seen | {header.srcComponent}
                 if self.target_component is None and codec.is_vehicle_heartbeat(msg):
                     self.target_component = header.srcComponent
                 if header.srcComponent == self.target_component:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Sequence
+from types import MappingProxyType
+from typing import Mapping, Sequence
 
 from telemetry import codec
-from telemetry.errors import InvalidRequest, LinkDown, MissionError
+from telemetry.errors import InvalidRequest, MissionError
 from telemetry.link import Link
 from telemetry.records import MissionItem, MissionType
 
@@ -81,11 +82,6 @@ def item_from_message(msg, mission_type: MissionType) -> MissionItem:
     )
 
 
-def _target(link: Link) -> tuple[int, int]:
-    if link.target_system is None or not link.up:
-        raise LinkDown(f"{link.name}: link is down ({link.down_reason})")
-    return link.target_system, link.target_component or 1
-
 
 def _for_us(link: Link, mission_type: MissionType):
     def match(msg) -> bool:
@@ -95,6 +91,35 @@ def _for_us(link: Link, mission_type: MissionType):
         )
 
     return match
+
+
+class _Answers:
+    """Waits for the vehicle's next answer in a transfer: on silence the last message is sent again, at most
+    `max_retries` times in a row, and the whole transfer ends at `deadline` (monotonic s)."""
+
+    def __init__(self, link: Link, name: str, deadline: float, timeout_s: float, item_timeout_s: float,
+                 max_retries: int):
+        self._link = link
+        self._name = name
+        self._deadline = deadline
+        self._timeout_s = timeout_s
+        self._item_timeout_s = item_timeout_s
+        self._max_retries = max_retries
+
+    def next(self, sub, resend, what: str):
+        retries = 0
+        while True:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise MissionError(f"{self._name}: timed out after {self._timeout_s:g} s waiting for {what}")
+            msg = sub.get(min(self._item_timeout_s, remaining))
+            if msg is not None:
+                return msg
+            retries += 1
+            if retries > self._max_retries:
+                raise MissionError(f"{self._name}: the vehicle stopped answering: no {what} after "
+                                   f"{self._max_retries} resends of {self._item_timeout_s:g} s")
+            self._link.send(resend)
 
 
 def _ack_error(what: str, msg) -> MissionError:
@@ -116,29 +141,16 @@ def upload(
     problems = [f"item {i}: {p}" for i, item in enumerate(items) if (p := item_problem(item))]
     if problems:
         raise InvalidRequest(f"{link.name}: bad mission items: " + "; ".join(problems[:10]))
-    target = _target(link)
+    target = link.target(f"{mission_type.name.lower()} upload")
     name = f"{link.name}: {mission_type.name.lower()} upload of {len(items)} items"
-    deadline = time.monotonic() + timeout_s
+    answers = _Answers(link, name, time.monotonic() + timeout_s, timeout_s, item_timeout_s, max_retries)
     with link.subscribe(("MISSION_REQUEST", "MISSION_REQUEST_INT", "MISSION_ACK"), _for_us(link, mission_type)) as sub:
-        count_msg = link.encoder.mission_count_encode(target[0], target[1], len(items), mission_type.value)
-        last_sent = count_msg
+        last_sent = link.encoder.mission_count_encode(target[0], target[1], len(items), mission_type.value)
         highest_sent = -1
-        link.send(count_msg)
-        retries = 0
+        link.send(last_sent)
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise MissionError(f"{name}: timed out after {timeout_s:g} s ({highest_sent + 1} items sent)")
-            msg = sub.get(min(item_timeout_s, remaining))
-            if msg is None:
-                retries += 1
-                if retries > max_retries:
-                    raise MissionError(
-                        f"{name}: vehicle stopped answering after item {highest_sent} "
-                        f"({max_retries} resends of {item_timeout_s:g} s)"
-                    )
-                link.send(last_sent)  # our item (or the count) or its request was lost: say it again
-                continue
+            what = "a request for the first item" if highest_sent < 0 else f"a request after item {highest_sent}"
+            msg = answers.next(sub, last_sent, what)
             if msg.get_type() == "MISSION_ACK":
                 if msg.type != _MAV.MAV_MISSION_ACCEPTED:
                     raise _ack_error(f"{name}: refused", msg)
@@ -151,7 +163,6 @@ def upload(
             last_sent = _item_msg(link, target, seq, items[seq], mission_type)
             link.send(last_sent)
             highest_sent = max(highest_sent, seq)
-            retries = 0
 
 
 def download(
@@ -163,27 +174,17 @@ def download(
     max_retries: int = 5,
 ) -> list[MissionItem]:
     """All items on the vehicle, seq 0..n-1 (ArduPilot missions: seq 0 is home)."""
-    target = _target(link)
+    target = link.target(f"{mission_type.name.lower()} download")
     name = f"{link.name}: {mission_type.name.lower()} download"
-    deadline = time.monotonic() + timeout_s
+    answers = _Answers(link, name, time.monotonic() + timeout_s, timeout_s, item_timeout_s, max_retries)
     types = ("MISSION_COUNT", "MISSION_ITEM_INT", "MISSION_ITEM", "MISSION_ACK")
     with link.subscribe(types, _for_us(link, mission_type)) as sub:
 
         def exchange(request, want: str, seq: int | None = None):
             link.send(request)
-            retries = 0
+            what = "the item count" if seq is None else f"item {seq}"
             while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise MissionError(f"{name}: timed out after {timeout_s:g} s")
-                msg = sub.get(min(item_timeout_s, remaining))
-                if msg is None:
-                    retries += 1
-                    if retries > max_retries:
-                        what = "the item count" if seq is None else f"item {seq}"
-                        raise MissionError(f"{name}: no answer for {what} after {max_retries} resends")
-                    link.send(request)
-                    continue
+                msg = answers.next(sub, request, what)
                 mtype = msg.get_type()
                 if mtype == "MISSION_ACK":
                     if msg.type != _MAV.MAV_MISSION_ACCEPTED:
@@ -212,7 +213,7 @@ def clear(
     item_timeout_s: float = 1.5,
     max_retries: int = 3,
 ) -> None:
-    target = _target(link)
+    target = link.target(f"{mission_type.name.lower()} clear")
     name = f"{link.name}: {mission_type.name.lower()} clear"
     with link.subscribe(("MISSION_ACK",), _for_us(link, mission_type)) as sub:
         for _ in range(max_retries + 1):
@@ -226,26 +227,90 @@ def clear(
     raise MissionError(f"{name}: no MISSION_ACK after {max_retries + 1} attempts of {item_timeout_s:g} s")
 
 
+# What ArduCopter keeps of each mission item's param1..param4 (AP_Mission::mavlink_int_to_mission_cmd and
+# mission_cmd_to_mavlink_int): "f" a float, "i" a whole number (C's float-to-integer conversion truncates toward
+# zero: a hold time of 1.5 s comes back as 1), "-" not kept (it comes back as 0 or a fixed value). Commands not
+# listed are compared as floats on all four params.
+_ARDUCOPTER_PARAMS: Mapping[int, str] = MappingProxyType({
+    _MAV.MAV_CMD_NAV_WAYPOINT: "i---",  # hold time s; acceptance/pass radius and yaw are not kept by Copter
+    _MAV.MAV_CMD_NAV_LOITER_UNLIM: "--i-",  # radius m (sign = direction)
+    _MAV.MAV_CMD_NAV_LOITER_TURNS: "i-i-",  # turns; radius m (up to 255 m)
+    _MAV.MAV_CMD_NAV_LOITER_TIME: "i---",  # time s
+    _MAV.MAV_CMD_NAV_RETURN_TO_LAUNCH: "----",
+    _MAV.MAV_CMD_NAV_LAND: "i---",
+    _MAV.MAV_CMD_NAV_TAKEOFF: "i---",
+    _MAV.MAV_CMD_NAV_SPLINE_WAYPOINT: "i---",  # hold time s
+    _MAV.MAV_CMD_NAV_GUIDED_ENABLE: "i---",
+    _MAV.MAV_CMD_NAV_DELAY: "fiii",  # seconds; UTC hour, minute, second
+    _MAV.MAV_CMD_CONDITION_DELAY: "f---",
+    _MAV.MAV_CMD_CONDITION_DISTANCE: "f---",
+    _MAV.MAV_CMD_CONDITION_YAW: "ffii",  # angle, rate; direction, relative
+    _MAV.MAV_CMD_DO_JUMP: "ii--",
+    _MAV.MAV_CMD_DO_CHANGE_SPEED: "iff-",  # speed type; speed m/s, throttle %
+    _MAV.MAV_CMD_DO_SET_HOME: "i---",
+    _MAV.MAV_CMD_DO_SET_RELAY: "ii--",
+    _MAV.MAV_CMD_DO_REPEAT_RELAY: "iif-",
+    _MAV.MAV_CMD_DO_SET_SERVO: "ii--",
+    _MAV.MAV_CMD_DO_REPEAT_SERVO: "iiif",
+    _MAV.MAV_CMD_DO_LAND_START: "----",
+    _MAV.MAV_CMD_DO_SET_ROI: "i---",
+    _MAV.MAV_CMD_DO_MOUNT_CONTROL: "fff-",
+})
+_FENCE_COMMANDS = frozenset(range(_MAV.MAV_CMD_NAV_FENCE_RETURN_POINT, _MAV.MAV_CMD_NAV_FENCE_CIRCLE_EXCLUSION + 1))
+_FENCE_PARAMS: Mapping[int, str] = MappingProxyType({
+    _MAV.MAV_CMD_NAV_FENCE_RETURN_POINT: "----",
+    _MAV.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION: "i---",  # vertex count
+    _MAV.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_EXCLUSION: "i---",
+    _MAV.MAV_CMD_NAV_FENCE_CIRCLE_INCLUSION: "f---",  # radius m
+    _MAV.MAV_CMD_NAV_FENCE_CIRCLE_EXCLUSION: "f---",
+})
+
+
+def _kept_by_ardupilot(item: MissionItem) -> tuple[str, float | None, bool]:
+    """(param kinds, altitude resolution in m or None when not kept, whether frame and autocontinue are kept)."""
+    if item.command in _FENCE_COMMANDS:  # AC_PolyFence: lat/lon and param1 only, read back in frame 0
+        return _FENCE_PARAMS[item.command], None, False
+    if item.command == _MAV.MAV_CMD_NAV_RALLY_POINT:  # AP_Rally: lat/lon and altitude in whole metres (int16)
+        return "----", 1.0, False
+    return _ARDUCOPTER_PARAMS.get(item.command, "ffff"), 0.01, True  # Location.alt: whole centimetres
+
+
 def same_item(sent: MissionItem, got: MissionItem, *, tolerance_deg: float = 2e-7) -> bool:
-    """Whether a read-back item is the one uploaded, allowing ArduPilot's frame 6->3 (and 5->0, 11->10)
-    conversion, float32 rounding of params and altitude, and 1e-7 degree rounding of lat/lon."""
+    """Whether `got`, read back from an ArduCopter vehicle, is the item `sent` was uploaded as.
+
+    Knows what ArduPilot changes on the way: frame 6 comes back as 3 (5 as 0, 11 as 10); params are float32;
+    params it stores as whole numbers come back truncated (a waypoint's hold time 1.5 s as 1.0) and those it does
+    not store at all come back as anything (see _ARDUCOPTER_PARAMS); altitudes are kept in whole centimetres
+    (rally points: whole metres); fence items come back with frame 0 and no altitude, fence and rally items with
+    autocontinue 0; lat/lon are rounded to 1e-7 degrees. A vehicle that keeps everything exactly also matches."""
+    kinds, alt_resolution_m, frame_kept = _kept_by_ardupilot(sent)
 
     def frame(f: int) -> int:
         return codec.EQUIVALENT_FRAMES.get(f, f)
 
-    def close(a: float, b: float) -> bool:
-        if a != a and b != b:  # both NaN
+    def same_param(kind: str, a: float, b: float) -> bool:
+        if kind == "-":
             return True
-        return abs(codec.float32(a) - codec.float32(b)) <= 1e-6 * max(1.0, abs(a))
+        a32, b32 = codec.float32(a), codec.float32(b)
+        if a32 != a32 or b32 != b32:  # NaN
+            return a32 != a32 and b32 != b32
+        if kind == "i" and b32 == math.trunc(a32):
+            return True
+        return abs(a32 - b32) <= 1e-6 * max(1.0, abs(a))
+
+    def same_alt(a: float, b: float) -> bool:
+        if alt_resolution_m is None:
+            return True
+        return abs(codec.float32(a) - codec.float32(b)) < alt_resolution_m + 1e-5 * max(1.0, abs(a))
 
     return (
         sent.command == got.command
-        and frame(sent.frame) == frame(got.frame)
-        and all(close(a, b) for a, b in (
-            (sent.param1, got.param1), (sent.param2, got.param2), (sent.param3, got.param3),
-            (sent.param4, got.param4), (sent.alt_m, got.alt_m),
-        ))
+        and (not frame_kept or frame(sent.frame) == frame(got.frame))
+        and all(same_param(kind, a, b) for kind, a, b in zip(
+            kinds, (sent.param1, sent.param2, sent.param3, sent.param4),
+            (got.param1, got.param2, got.param3, got.param4)))
+        and same_alt(sent.alt_m, got.alt_m)
         and abs(sent.lat_deg - got.lat_deg) <= tolerance_deg
         and abs(sent.lon_deg - got.lon_deg) <= tolerance_deg
-        and sent.autocontinue == got.autocontinue
+        and (not frame_kept or sent.autocontinue == got.autocontinue)
     )

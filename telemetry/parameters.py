@@ -8,17 +8,12 @@ from __future__ import annotations
 import time
 
 from telemetry import codec
-from telemetry.errors import InvalidRequest, LinkDown, ParamError
+from telemetry.errors import InvalidRequest, ParamError
 from telemetry.link import Link
 
 _MAV = codec.mavlink
 _INT_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 8})  # MAV_PARAM_TYPE_UINT8 .. INT64
 
-
-def _target(link: Link) -> tuple[int, int]:
-    if link.target_system is None or not link.up:
-        raise LinkDown(f"{link.name}: link is down ({link.down_reason})")
-    return link.target_system, link.target_component or 1
 
 
 def _check_name(name: str) -> bytes:
@@ -31,7 +26,7 @@ def _check_name(name: str) -> bytes:
 def read(link: Link, name: str, *, timeout_s: float = 1.0, retries: int = 3) -> tuple[float, int]:
     """(value, MAV_PARAM_TYPE) of one parameter."""
     raw = _check_name(name)
-    target = _target(link)
+    target = link.target(f"read of parameter {name}")
     with link.subscribe(("PARAM_VALUE",), lambda m: m.param_id == name) as sub:
         for _ in range(retries + 1):
             link.send(link.encoder.param_request_read_encode(target[0], target[1], raw, -1))
@@ -49,7 +44,7 @@ def write(
 ) -> float:
     """Set a parameter and return the value the vehicle reports back; raises ParamError if it kept another."""
     raw = _check_name(name)
-    target = _target(link)
+    target = link.target(f"set of parameter {name}")
     value = float(value)
     with link.subscribe(("PARAM_VALUE",), lambda m: m.param_id == name) as sub:
         for _ in range(retries + 1):
@@ -69,7 +64,7 @@ def fetch_all(
     link: Link, *, timeout_s: float = 60.0, stall_s: float = 1.5, max_rounds: int = 10
 ) -> dict[str, tuple[float, int]]:
     """Every parameter: name -> (value, MAV_PARAM_TYPE). Missing indices are re-requested one by one."""
-    target = _target(link)
+    target = link.target("parameter list request")
     deadline = time.monotonic() + timeout_s
     by_index: dict[int, tuple[str, float, int]] = {}
     count: int | None = None

@@ -19,6 +19,9 @@ _CUSTOM = _MAV.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED
 _PREARM = _MAV.MAV_SYS_STATUS_PREARM_CHECK
 _EKF_GOOD = _MAV.EKF_ATTITUDE | _MAV.EKF_POS_HORIZ_ABS
 _EKF_BAD = _MAV.EKF_CONST_POS_MODE | _MAV.EKF_UNINITIALIZED
+_YAW_IN_VEHICLE_FRAME = _MAV.GIMBAL_DEVICE_FLAGS_YAW_IN_VEHICLE_FRAME
+_YAW_IN_EARTH_FRAME = _MAV.GIMBAL_DEVICE_FLAGS_YAW_IN_EARTH_FRAME
+_YAW_LOCK = _MAV.GIMBAL_DEVICE_FLAGS_YAW_LOCK
 
 # Fields whose change is worth an immediate StateUpdated event (the rest go out at the periodic rate).
 SIGNIFICANT = frozenset({"armed", "mode", "ready_to_arm", "link_up", "home", "system_id", "is_simulator", "landed_state"})
@@ -45,6 +48,7 @@ class StateTracker:
             "MISSION_ITEM_REACHED": self._mission_item_reached,
             "EXTENDED_SYS_STATE": self._extended_sys_state,
             "MOUNT_STATUS": self._mount_status,
+            "GIMBAL_DEVICE_ATTITUDE_STATUS": self._gimbal_device_attitude_status,
             "STATUSTEXT": self._statustext,
             "AUTOPILOT_VERSION": self._autopilot_version,
             "PARAM_VALUE": self._param_value,
@@ -173,6 +177,29 @@ class StateTracker:
         f["gimbal_pitch_deg"] = m.pointing_a * 0.01
         f["gimbal_roll_deg"] = m.pointing_b * 0.01
         f["gimbal_yaw_deg"] = m.pointing_c * 0.01
+
+    def _gimbal_device_attitude_status(self, m, now_s, events) -> None:
+        """Gimbal protocol v2. ArduPilot sends it from the autopilot's component (gimbal_device_id 1 for its first
+        mount), a MAVLink gimbal from its own (gimbal_device_id 0); other gimbals are ignored. The quaternion's
+        yaw is in the vehicle frame when flag YAW_IN_VEHICLE_FRAME is set, in the earth frame (from north) with
+        YAW_IN_EARTH_FRAME, and, when neither is set (older senders), in the earth frame only if YAW_LOCK is."""
+        if m.gimbal_device_id not in (0, 1):
+            return
+        euler = codec.euler_deg(m.q)
+        if euler is None:
+            return
+        roll, pitch, yaw = euler
+        f = self._f
+        if m.flags & _YAW_IN_VEHICLE_FRAME:
+            pass
+        elif m.flags & _YAW_IN_EARTH_FRAME:  # delta_yaw: the vehicle's yaw from north (rad), NaN if not given
+            heading = f["heading_deg"] if math.isnan(m.delta_yaw) else math.degrees(m.delta_yaw)
+            yaw = None if heading is None else yaw - heading
+        elif m.flags & _YAW_LOCK:  # legacy earth frame: delta_yaw must be ignored
+            yaw = None if f["heading_deg"] is None else yaw - f["heading_deg"]
+        f["gimbal_pitch_deg"] = pitch
+        f["gimbal_roll_deg"] = roll
+        f["gimbal_yaw_deg"] = None if yaw is None else codec.wrap_180(yaw)
 
     def _statustext(self, m, now_s, events) -> None:
         events.append(StatusText(self._f["vehicle_id"], m.severity, m.text, now_s))

@@ -77,7 +77,19 @@ class Transport:
         raise NotImplementedError
 
 
-class TcpTransport(Transport):
+class _SocketTransport(Transport):
+    """A transport over one socket (`_sock`)."""
+
+    _sock: socket.socket
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+
+class TcpTransport(_SocketTransport):
     def __init__(self, endpoint: Endpoint, connect_timeout_s: float, send_timeout_s: float):
         self.endpoint = endpoint
         self._sock = socket.create_connection((endpoint.host, endpoint.port), timeout=connect_timeout_s)
@@ -102,14 +114,8 @@ class TcpTransport(Transport):
         except (OSError, ValueError) as exc:
             raise TransportClosed(f"TCP write failed: {exc}") from exc
 
-    def close(self) -> None:
-        try:
-            self._sock.close()
-        except OSError:
-            pass
 
-
-class UdpTransport(Transport):
+class UdpTransport(_SocketTransport):
     """udpin: bind and answer whoever last sent to us; udpout: send to a fixed address."""
 
     def __init__(self, endpoint: Endpoint):
@@ -150,12 +156,6 @@ class UdpTransport(Transport):
             if exc.errno in (errno.ENOBUFS, errno.EAGAIN):
                 return
             raise TransportClosed(f"UDP write failed: {exc}") from exc
-
-    def close(self) -> None:
-        try:
-            self._sock.close()
-        except OSError:
-            pass
 
 
 class SerialTransport(Transport):

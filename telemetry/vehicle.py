@@ -1,9 +1,12 @@
 """One vehicle as the station sees it: its link, its latest state, and the commands it can be given.
 
-    v = Vehicle("copter-1", "tcp:127.0.0.1:5760", on_event=inbox.put)
+    v = Vehicle("copter-1", "tcp:127.0.0.1:5760", on_event=inbox.put, link_timeout_s=3.0)  # see LinkSettings
     v.start()                      # returns at once; the link thread connects (and reconnects) by itself
     v.wait_ready(60)               # link up, GPS position, pre-arm checks passing
     v.set_mode("GUIDED"); v.arm(); v.takeoff(20)
+    v.upload_mission(items); v.set_current_mission_item(1); v.set_mode("GUIDED"); v.arm(); v.start_mission()
+    v.point_gimbal(-60); v.set_roi(lat, lon, 0); v.set_relay(0, True)
+    v.camera_information(101); v.capture_image(101)   # a camera component of the vehicle (MAVLink camera protocol)
 
 Threads: the link thread (see link.py) decodes every message, folds it into the state under a condition
 variable, and calls `on_event` with LinkChanged, StateUpdated (at most every `state_event_period_s`, at once
@@ -12,12 +15,15 @@ the link thread: it must be quick (put the event in a queue). Commands, mission 
 run in the caller's thread, wait on a Subscription for their answer, and raise errors from telemetry/errors.py.
 
 On every link-up a short-lived helper thread asks for the message rates in `stream_rates_hz` (with
-MAV_CMD_SET_MESSAGE_INTERVAL), for AUTOPILOT_VERSION and HOME_POSITION, and probes for a SIM_* parameter.
+MAV_CMD_SET_MESSAGE_INTERVAL; a refused OPTIONAL_STREAMS one, e.g. the gimbal's on a vehicle without one, is only
+logged), for AUTOPILOT_VERSION and HOME_POSITION, and probes for a SIM_* parameter.
 `is_simulator` is True once any SIM_* parameter was seen, False only after a complete `fetch_params()` found
 none, and None while unknown.
 """
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
 import math
 import threading
@@ -28,16 +34,20 @@ from typing import Callable, Mapping, Sequence
 
 from telemetry import codec, mission_transfer, parameters
 from telemetry.errors import (
+    CaptureFailed,
     CommandRefused,
     CommandTimeout,
     InvalidRequest,
     LinkDown,
     NotConfirmed,
+    ReplyTimeout,
     TelemetryError,
     WaitTimeout,
 )
-from telemetry.link import Link
+from telemetry.link import Link, LinkSettings
 from telemetry.records import (
+    CameraInformation,
+    CapturedImage,
     CommandAck,
     LinkChanged,
     LinkError,
@@ -66,8 +76,43 @@ DEFAULT_STREAM_RATES_HZ: Mapping[str, float] = MappingProxyType({
     "EXTENDED_SYS_STATE": 1.0,
     "MISSION_CURRENT": 1.0,
     "HOME_POSITION": 0.2,
-    "MOUNT_STATUS": 2.0,
+    "GIMBAL_DEVICE_ATTITUDE_STATUS": 2.0,
 })
+
+# Streams a vehicle may lack (no gimbal; firmware without gimbal protocol v2 or without MOUNT_STATUS): their refusal
+# is logged once per Vehicle at INFO, not reported as a link error. A refusal of any other stream is a LinkError.
+OPTIONAL_STREAMS = frozenset({"GIMBAL_DEVICE_ATTITUDE_STATUS", "MOUNT_STATUS"})
+
+def _text(raw) -> str:
+    """A MAVLink char[] field as text (pymavlink gives str for char arrays, lists for uint8 ones)."""
+    if isinstance(raw, (bytes, bytearray)):
+        raw = raw.decode("utf-8", errors="replace")
+    elif not isinstance(raw, str):
+        raw = bytes(int(b) & 0xFF for b in raw).decode("utf-8", errors="replace")
+    return raw.split("\0", 1)[0].strip()
+
+
+def _known(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _captured_image(component_id: int, m) -> CapturedImage:
+    euler = codec.euler_deg(m.q)
+    roll, pitch, yaw = euler if euler is not None else (None, None, None)
+    return CapturedImage(
+        component_id=component_id, image_index=m.image_index, file_url=_text(m.file_url),
+        time_utc_s=m.time_utc / 1e6 if m.time_utc else None, lat_deg=m.lat * 1e-7, lon_deg=m.lon * 1e-7,
+        alt_amsl_m=m.alt * 1e-3, alt_rel_m=m.relative_alt * 1e-3,
+        yaw_deg=None if yaw is None else yaw % 360.0, pitch_deg=pitch, roll_deg=roll, ok=m.capture_result == 1)
+
+
+def _refusal_reason(texts: Sequence[tuple[int, str]]) -> str:
+    """The reason for a refusal from the (severity, text) pairs of its window: those at WARNING or worse when
+    there are any, else all of them; each text once, in order."""
+    serious = [text for severity, text in texts if severity <= _MAV.MAV_SEVERITY_WARNING]
+    chosen = serious or [text for _, text in texts]
+    return "; ".join(dict.fromkeys(chosen))
+
 
 # Parameters that exist only in simulators (ArduPilot SITL has them; so does our sim/).
 SIMULATOR_PROBE_PARAMS = ("SIM_SPEEDUP",)
@@ -80,33 +125,26 @@ class Vehicle:
         url: str,
         *,
         on_event: Callable[[TelemetryEvent], None] | None = None,
-        source_system: int = 255,
-        source_component: int = 190,
-        target_system: int | None = None,
-        heartbeat_period_s: float = 1.0,
-        link_timeout_s: float = 3.0,
-        reconnect_backoff_s: tuple[float, float] = (0.5, 10.0),
+        link: LinkSettings | None = None,
         tlog_dir: Path | None = None,
         stream_rates_hz: Mapping[str, float] | None = None,
         state_event_period_s: float = 0.1,
-        silence_reconnect_s: float | None = None,
         confirm_timeout_s: float = 3.0,
+        **link_settings,
     ):
+        """`link` holds the link's settings (ids, heartbeat, timeouts, back-off: see LinkSettings); keyword
+        arguments named like its fields override single ones, e.g. `Vehicle(id, url, link_timeout_s=1.5)`."""
         try:
             endpoint = parse_url(url)
         except ValueError as exc:
             raise InvalidRequest(f"{vehicle_id}: {exc}") from exc
-        problems = []
-        if not 1 <= source_system <= 255:
-            problems.append(f"source_system {source_system} not in 1..255")
-        if not 0 <= source_component <= 255:
-            problems.append(f"source_component {source_component} not in 0..255")
-        if target_system is not None and not 1 <= target_system <= 255:
-            problems.append(f"target_system {target_system} not in 1..255")
-        if heartbeat_period_s <= 0 or link_timeout_s <= 0:
-            problems.append("heartbeat_period_s and link_timeout_s must be > 0")
-        if not 0 < reconnect_backoff_s[0] <= reconnect_backoff_s[1]:
-            problems.append(f"reconnect_backoff_s {reconnect_backoff_s} must be (min > 0, max >= min)")
+        known = {f.name for f in dataclasses.fields(LinkSettings)}
+        unknown = sorted(set(link_settings) - known)
+        if unknown:
+            raise InvalidRequest(f"{vehicle_id}: unknown settings {', '.join(unknown)}; "
+                                 f"link settings are {', '.join(sorted(known))}")
+        settings = dataclasses.replace(link or LinkSettings(), **link_settings)
+        problems = settings.problems()
         rates = dict(DEFAULT_STREAM_RATES_HZ if stream_rates_hz is None else stream_rates_hz)
         for name in rates:
             try:
@@ -137,22 +175,19 @@ class Vehicle:
         self._param_lock = threading.Lock()
         self._param_types: dict[str, int] = {}
         self._configure_lock = threading.Lock()
+        self._optional_refusals_logged: set[str] = set()  # configure thread only
+        self._capture_locks: dict[int, threading.Lock] = {}  # camera component -> one capture at a time
+        self._capture_sequence = itertools.count(1)  # IMAGE_START_CAPTURE sequence numbers, under the guard below
         self._link = Link(
             vehicle_id,
             endpoint,
+            settings,
             on_message=self._on_message,
             on_batch=self._on_batch,
             on_link_change=self._on_link_change,
             on_error=self._on_error,
             on_tick=self._on_tick,
             record=self._tlog.record if self._tlog is not None else None,
-            source_system=source_system,
-            source_component=source_component,
-            target_system=target_system,
-            heartbeat_period_s=heartbeat_period_s,
-            link_timeout_s=link_timeout_s,
-            reconnect_backoff_s=tuple(reconnect_backoff_s),
-            silence_reconnect_s=silence_reconnect_s,
         )
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -244,10 +279,9 @@ class Vehicle:
         p = [float(x) for x in params] + [0.0] * (7 - len(params))
 
         def make(attempt: int, target: tuple[int, int]):
-            return self._link.encoder.command_long_encode(target[0], target_component or target[1], command,
-                                                          min(attempt, 255), *p)
+            return self._link.encoder.command_long_encode(target[0], target[1], command, min(attempt, 255), *p)
 
-        return self._run_command(command, make, timeout_s, retries)
+        return self._run_command(command, make, timeout_s, retries, target_component)
 
     def command_int(
         self, command: int, params: Sequence[float] = (), *, frame: int = _MAV.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
@@ -263,38 +297,46 @@ class Vehicle:
         y = codec.deg_to_e7(lon_deg) if frame in codec.GLOBAL_FRAMES else int(lon_deg)
 
         def make(attempt: int, target: tuple[int, int]):
-            return self._link.encoder.command_int_encode(target[0], target_component or target[1], frame, command,
-                                                         0, 0, *p, x, y, float(alt_m))
+            return self._link.encoder.command_int_encode(target[0], target[1], frame, command, 0, 0, *p, x, y,
+                                                         float(alt_m))
 
-        return self._run_command(command, make, timeout_s, retries)
+        return self._run_command(command, make, timeout_s, retries, target_component)
 
     def _command_lock(self, command: int) -> threading.Lock:
         with self._command_locks_guard:
             return self._command_locks.setdefault(command, threading.Lock())
 
-    def _target(self, what: str) -> tuple[int, int]:
-        link = self._link
-        if not link.up or link.target_system is None:
-            raise LinkDown(f"{self.vehicle_id}: {what} not sent: link is down ({link.down_reason})")
-        return link.target_system, link.target_component or 1
+    def _run_command(self, command: int, make, timeout_s: float, retries: int,
+                     component: int | None = None) -> CommandAck:
+        """Send `make(attempt, (system, component))` until a COMMAND_ACK for `command` comes back.
 
-    def _run_command(self, command: int, make, timeout_s: float, retries: int) -> CommandAck:
+        The reason for a refusal: ArduPilot explains a refused command in a STATUSTEXT, sent just before the ACK
+        (or just after it), and not always at WARNING: "No ap_message for mavlink id (158)" is INFO. So every
+        STATUSTEXT from the addressed component (or the autopilot) is collected from the first send until the
+        ACK, whatever its severity, and, when none came, the first one within 0.3 s after a refusing ACK. If the
+        window holds texts at WARNING or worse, only those make the reason (so routine INFO chatter that happens
+        to fall in the window is not blamed); otherwise all of them down to INFO (DEBUG never). Texts outside the
+        window are never attached. `component` addresses another component of the vehicle (a camera): then only
+        its ACK counts."""
         name = codec.command_name(command)
         link = self._link
-
-        def match(m) -> bool:
-            if m.get_type() == "STATUSTEXT":
-                return m.severity <= _MAV.MAV_SEVERITY_WARNING
-            return (
-                m.command == command
-                and m.target_system in (0, link.source_system)
-                and m.target_component in (0, link.source_component)
-            )
-
         with self._command_lock(command):  # two same-id commands in flight could not be told apart
-            target = self._target(name)
+            system, autopilot = link.target(name)
+            target = (system, autopilot if component is None else component)
+            speakers = {target[1], autopilot}
+
+            def match(m) -> bool:
+                if m.get_type() == "STATUSTEXT":
+                    return m.get_srcComponent() in speakers and m.severity <= _MAV.MAV_SEVERITY_INFO
+                return (
+                    m.command == command
+                    and m.target_system in (0, link.source_system)
+                    and m.target_component in (0, link.source_component)
+                    and (component is None or m.get_srcComponent() == component)
+                )
+
             with link.subscribe(("COMMAND_ACK", "STATUSTEXT"), match) as sub:
-                texts: list[str] = []
+                texts: list[tuple[int, str]] = []
                 t0 = time.monotonic()
                 attempts = 0
                 try:
@@ -307,7 +349,7 @@ class Vehicle:
                             if m is None:
                                 break
                             if m.get_type() == "STATUSTEXT":
-                                texts.append(m.text)
+                                texts.append((m.severity, m.text))
                                 continue
                             if m.result == _MAV.MAV_RESULT_IN_PROGRESS:
                                 deadline = time.monotonic() + timeout_s
@@ -316,18 +358,16 @@ class Vehicle:
                                              time.monotonic() - t0)
                             if m.result == _MAV.MAV_RESULT_ACCEPTED:
                                 return ack
-                            texts.extend(self._late_texts(sub, texts))
-                            raise CommandRefused(command, name, m.result, ack.result_name, "; ".join(texts))
+                            if not texts:
+                                texts.extend(self._late_texts(sub))
+                            raise CommandRefused(command, name, m.result, ack.result_name, _refusal_reason(texts))
                 except LinkDown as exc:
                     raise LinkDown(f"{self.vehicle_id}: {name}: {exc}") from exc
         raise CommandTimeout(command, name, attempts, timeout_s)
 
     @staticmethod
-    def _late_texts(sub, texts: list[str], wait_s: float = 0.3) -> list[str]:
+    def _late_texts(sub, wait_s: float = 0.3) -> list[tuple[int, str]]:
         """ArduPilot may send the STATUSTEXT that explains a refusal just after the ACK: wait briefly for it."""
-        if texts:
-            return []
-        late = []
         deadline = time.monotonic() + wait_s
         try:
             while (remaining := deadline - time.monotonic()) > 0:
@@ -335,11 +375,10 @@ class Vehicle:
                 if m is None:
                     break
                 if m.get_type() == "STATUSTEXT":
-                    late.append(m.text)
-                    break
+                    return [(m.severity, m.text)]
         except LinkDown:
             pass
-        return late
+        return []
 
     def _confirm(self, what: str, predicate: Callable[[VehicleState], bool], timeout_s: float | None) -> VehicleState:
         timeout_s = self._confirm_timeout if timeout_s is None else timeout_s
@@ -357,7 +396,7 @@ class Vehicle:
         change is confirmed without waiting up to a second for the periodic one. A vehicle that ignores the
         request is still confirmed by its next periodic HEARTBEAT."""
         try:
-            system, component = self._target("REQUEST_MESSAGE(HEARTBEAT)")
+            system, component = self._link.target("REQUEST_MESSAGE(HEARTBEAT)")
             self._link.send(self._link.encoder.command_long_encode(
                 system, component, _MAV.MAV_CMD_REQUEST_MESSAGE, 0, _MAV.MAVLINK_MSG_ID_HEARTBEAT, 0, 0, 0, 0, 0, 0))
         except LinkDown:
@@ -403,10 +442,28 @@ class Vehicle:
         except CommandRefused as exc:
             if exc.result != _MAV.MAV_RESULT_UNSUPPORTED:
                 raise
-            target = self._target("SET_MODE")
+            target = self._link.target("SET_MODE")
             self._link.send(self._link.encoder.set_mode_encode(
                 target[0], _MAV.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, number))
         self._confirm(f"mode {mode}", lambda s: s.mode == mode, confirm_timeout_s)
+        return ack
+
+    def start_mission(self, *, timeout_s: float = 1.5, retries: int = 3,
+                      confirm_timeout_s: float | None = None) -> CommandAck:
+        """Start the uploaded mission with MAV_CMD_MISSION_START, confirmed by mode AUTO in HEARTBEAT.
+
+        This is how ArduCopter flies a mission with no RC input: a plain mode change to AUTO on the ground
+        leaves an AUTO takeoff waiting for throttle (unless AUTO_OPTIONS bit 1 is set), while MISSION_START
+        switches to AUTO *and* marks the vehicle auto-armed, so the takeoff item runs. It starts or resumes the
+        mission at its current item (set it first with set_current_mission_item(); MIS_RESTART=1 restarts from
+        item 1). Arm first, in GUIDED: on the ground ArduCopter refuses AUTO unless the current item leads to a
+        takeoff. param1/param2 (first/last item) stay 0: ArduCopter answers anything else with DENIED. Sent as
+        COMMAND_LONG, which every ArduPilot version takes (newer ones also take COMMAND_INT).
+
+        Returns the COMMAND_ACK; raises CommandRefused (e.g. FAILED when the mode change to AUTO was refused),
+        CommandTimeout, LinkDown, or NotConfirmed when accepted but AUTO never shows in HEARTBEAT."""
+        ack = self.command_long(_MAV.MAV_CMD_MISSION_START, [0, 0], timeout_s=timeout_s, retries=retries)
+        self._confirm("mission start (mode AUTO)", lambda s: s.mode == "AUTO", confirm_timeout_s)
         return ack
 
     def takeoff(self, alt_rel_m: float, *, timeout_s: float = 1.5, retries: int = 3) -> CommandAck:
@@ -432,7 +489,7 @@ class Vehicle:
         except CommandRefused as exc:
             if exc.result != _MAV.MAV_RESULT_UNSUPPORTED:
                 raise
-        target = self._target("SET_POSITION_TARGET_GLOBAL_INT")
+        target = self._link.target("SET_POSITION_TARGET_GLOBAL_INT")
         self._link.send(self._link.encoder.set_position_target_global_int_encode(
             0, target[0], target[1], _MAV.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT, 0b110111111000,
             codec.deg_to_e7(lat_deg), codec.deg_to_e7(lon_deg), alt_rel_m, 0, 0, 0, 0, 0, 0, 0, 0))
@@ -440,13 +497,105 @@ class Vehicle:
 
     def point_gimbal(self, pitch_deg: float, yaw_deg: float = 0.0, *, timeout_s: float = 1.5,
                      retries: int = 3) -> CommandAck:
-        """MAV_CMD_DO_MOUNT_CONTROL in MAVLink targeting mode: pitch (0 horizon, -90 down) and yaw relative to
-        the vehicle's nose, in degrees. ArduPilot reports the result in MOUNT_STATUS."""
+        """Point the gimbal: pitch 0 at the horizon, -90 straight down; yaw relative to the vehicle's nose, degrees.
+
+        Gimbal protocol v2 first: MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW (angles in param1/2, rates NaN, flags 0 =
+        yaw in the vehicle frame, no YAW_LOCK; gimbal device 0 = the primary one). A vehicle that answers it
+        UNSUPPORTED (firmware without gimbal manager) gets MAV_CMD_DO_MOUNT_CONTROL in MAVLink-targeting mode
+        instead. MAV_RESULT_FAILED is not retried that way: ArduPilot answers FAILED when it has no mount
+        configured (MNT1_TYPE = 0) or not that gimbal, and the old command would fail the same way; it raises
+        CommandRefused. The angles reached are reported in VehicleState.gimbal_*_deg."""
         if not (-90.0 <= pitch_deg <= 90.0 and -360.0 <= yaw_deg <= 360.0):
             raise InvalidRequest(f"{self.vehicle_id}: gimbal pitch {pitch_deg} / yaw {yaw_deg} out of range")
+        try:
+            return self.command_long(_MAV.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW,
+                                     [pitch_deg, yaw_deg, math.nan, math.nan, 0, 0, 0],
+                                     timeout_s=timeout_s, retries=retries)
+        except CommandRefused as exc:
+            if exc.result != _MAV.MAV_RESULT_UNSUPPORTED:
+                raise
         return self.command_long(_MAV.MAV_CMD_DO_MOUNT_CONTROL,
                                  [pitch_deg, 0.0, yaw_deg, 0, 0, 0, _MAV.MAV_MOUNT_MODE_MAVLINK_TARGETING],
                                  timeout_s=timeout_s, retries=retries)
+
+    def set_roi(self, lat_deg: float, lon_deg: float, alt_rel_m: float, *, timeout_s: float = 1.5,
+                retries: int = 3) -> CommandAck:
+        """Look at a place: MAV_CMD_DO_SET_ROI_LOCATION in COMMAND_INT (altitude above home). ArduCopter turns
+        the vehicle (in GUIDED and AUTO) and points the gimbal, if it has one, at it until clear_roi()."""
+        if not (-90 <= lat_deg <= 90 and -180 <= lon_deg <= 180) or (lat_deg == 0 and lon_deg == 0):
+            raise InvalidRequest(f"{self.vehicle_id}: region of interest at invalid position {lat_deg}, {lon_deg}")
+        return self.command_int(_MAV.MAV_CMD_DO_SET_ROI_LOCATION, [0, 0, 0, 0],
+                                frame=_MAV.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT, lat_deg=lat_deg, lon_deg=lon_deg,
+                                alt_m=alt_rel_m, timeout_s=timeout_s, retries=retries)
+
+    def clear_roi(self, *, timeout_s: float = 1.5, retries: int = 3) -> CommandAck:
+        """Stop looking at the region of interest: MAV_CMD_DO_SET_ROI_NONE (the gimbal returns to its default
+        mode, the vehicle's yaw to the mode's own)."""
+        return self.command_long(_MAV.MAV_CMD_DO_SET_ROI_NONE, [0], timeout_s=timeout_s, retries=retries)
+
+    def set_relay(self, number: int, on: bool, *, timeout_s: float = 1.5, retries: int = 3) -> CommandAck:
+        """Switch relay `number` on or off: MAV_CMD_DO_SET_RELAY (ArduPilot numbers relays from 0: RELAY1_* is 0).
+        Used to trigger a clip pre-loaded on the vehicle's loudspeaker."""
+        if not 0 <= number <= 255 or int(number) != number:
+            raise InvalidRequest(f"{self.vehicle_id}: relay number {number!r} not in 0..255")
+        return self.command_long(_MAV.MAV_CMD_DO_SET_RELAY, [int(number), 1 if on else 0],
+                                 timeout_s=timeout_s, retries=retries)
+
+    # --- cameras (MAVLink camera protocol, addressed to a camera component of this vehicle) -------------------
+
+    def camera_information(self, component_id: int, *, timeout_s: float = 3.0,
+                           retries: int = 3) -> CameraInformation:
+        """CAMERA_INFORMATION of the camera at `component_id` (MAV_COMP_ID_CAMERA 100, CAMERA2 101, ...), asked
+        with MAV_CMD_REQUEST_MESSAGE sent to that component. Raises CommandRefused, CommandTimeout, LinkDown,
+        or ReplyTimeout when the request was accepted but no CAMERA_INFORMATION came within `timeout_s`."""
+        self._check_component(component_id)
+        link = self._link
+        with link.subscribe(("CAMERA_INFORMATION",), lambda m: m.get_srcComponent() == component_id) as sub:
+            self.command_long(_MAV.MAV_CMD_REQUEST_MESSAGE, [_MAV.MAVLINK_MSG_ID_CAMERA_INFORMATION],
+                              target_component=component_id, timeout_s=min(timeout_s, 1.5), retries=retries)
+            m = sub.get(timeout_s)
+        if m is None:
+            raise ReplyTimeout(f"{self.vehicle_id}: CAMERA_INFORMATION from component {component_id}", timeout_s)
+        return CameraInformation(
+            component_id=component_id, vendor=_text(m.vendor_name), model=_text(m.model_name),
+            focal_length_mm=_known(m.focal_length), sensor_width_mm=_known(m.sensor_size_h),
+            sensor_height_mm=_known(m.sensor_size_v), width_px=m.resolution_h, height_px=m.resolution_v,
+            flags=m.flags, firmware_version=m.firmware_version, definition_uri=_text(m.cam_definition_uri))
+
+    def capture_image(self, component_id: int, timeout_s: float = 10.0, *, command_timeout_s: float = 1.5,
+                      retries: int = 3) -> CapturedImage:
+        """Take one picture with the camera at `component_id` and return its CAMERA_IMAGE_CAPTURED.
+
+        Sends MAV_CMD_IMAGE_START_CAPTURE to that component (param2 interval 0, param3 one image, param4 a
+        capture sequence number, counting up per Vehicle, so that a re-sent command is not taken twice), then
+        waits up to `timeout_s` for the camera's CAMERA_IMAGE_CAPTURED. The image is matched by component: the
+        first one that camera reports after the command went out (its image_index counts the camera's own
+        images and cannot be tied to our sequence number), so one capture per camera runs at a time here; do
+        not run interval captures on the same camera meanwhile. Raises CommandRefused / CommandTimeout /
+        LinkDown for the command, ReplyTimeout when no CAMERA_IMAGE_CAPTURED came in time, and CaptureFailed
+        (carrying the record) when the camera reports the capture failed."""
+        self._check_component(component_id)
+        link = self._link
+        with self._command_locks_guard:
+            capture_lock = self._capture_locks.setdefault(component_id, threading.Lock())
+            sequence = next(self._capture_sequence)
+        with capture_lock:
+            with link.subscribe(("CAMERA_IMAGE_CAPTURED",), lambda m: m.get_srcComponent() == component_id) as sub:
+                self.command_long(_MAV.MAV_CMD_IMAGE_START_CAPTURE, [0, 0, 1, sequence],
+                                  target_component=component_id, timeout_s=command_timeout_s, retries=retries)
+                m = sub.get(timeout_s)
+        if m is None:
+            raise ReplyTimeout(f"{self.vehicle_id}: CAMERA_IMAGE_CAPTURED from component {component_id}",
+                               timeout_s)
+        image = _captured_image(component_id, m)
+        if not image.ok:
+            raise CaptureFailed(f"{self.vehicle_id}: camera {component_id} failed to capture image "
+                                f"{image.image_index} (capture_result {m.capture_result})", image)
+        return image
+
+    def _check_component(self, component_id: int) -> None:
+        if not 1 <= component_id <= 255 or int(component_id) != component_id:
+            raise InvalidRequest(f"{self.vehicle_id}: component id {component_id!r} not in 1..255")
 
     def rtl(self, **kwargs) -> CommandAck | None:
         """Return to launch (mode RTL, confirmed from HEARTBEAT)."""
@@ -517,7 +666,7 @@ class Vehicle:
         link = self._link
         with link.subscribe(("MISSION_CURRENT",), lambda m: m.seq == seq) as sub:
             for _ in range(retries + 1):
-                target = self._target("MISSION_SET_CURRENT")
+                target = self._link.target("MISSION_SET_CURRENT")
                 link.send(link.encoder.mission_set_current_encode(target[0], target[1], seq))
                 if sub.get(timeout_s) is not None:
                     return
@@ -579,6 +728,8 @@ class Vehicle:
         with self._cond:
             if self._waiters:
                 self._cond.notify_all()
+            self._tracker.set("boot_bytes_skipped", self._link.boot_bytes_skipped)
+            self._tracker.set("components", self._link.components_seen)
             count = self._tracker.get("messages_received")
             significant = self._tracker.take_significant()
             state = None
@@ -626,14 +777,21 @@ class Vehicle:
             self._tlog.flush()
 
     def _configure(self) -> None:
-        """After each link-up: stream rates, version, home, simulator probe. Failures become LinkError events."""
+        """After each link-up: stream rates, version, home, simulator probe. Failures become LinkError events
+        (but a refused OPTIONAL_STREAMS rate is only logged, once per Vehicle)."""
         with self._configure_lock:
             problems = []
             try:
                 for name, rate_hz in self._stream_rates.items():
                     try:
                         self.set_message_interval(name, rate_hz, timeout_s=1.0, retries=2)
-                    except (CommandRefused, CommandTimeout) as exc:
+                    except CommandRefused as exc:
+                        if name not in OPTIONAL_STREAMS:
+                            problems.append(f"{name} at {rate_hz:g} Hz: {exc}")
+                        elif name not in self._optional_refusals_logged:
+                            self._optional_refusals_logged.add(name)
+                            log.info("%s: optional stream %s not available: %s", self.vehicle_id, name, exc)
+                    except CommandTimeout as exc:
                         problems.append(f"{name} at {rate_hz:g} Hz: {exc}")
                 for name in ("AUTOPILOT_VERSION", "HOME_POSITION"):
                     try:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from tests.telemetry.peer import ScriptedVehicle
+from tests.waiting import wait_for
 from telemetry.vehicle import Vehicle
 
 
@@ -25,15 +25,13 @@ class EventLog:
         with self._lock:
             return [e for e in self.events if isinstance(e, kind)]
 
-    def wait_for(self, predicate, timeout_s: float = 10.0):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                for e in self.events:
-                    if predicate(e):
-                        return e
-            time.sleep(0.01)
-        raise AssertionError("expected event never came")
+    def first(self, predicate):
+        """The first event matching `predicate`, or None."""
+        with self._lock:
+            return next((e for e in self.events if predicate(e)), None)
+
+    def wait_for(self, predicate, timeout_s: float = 10.0, what: str = "expected event"):
+        return wait_for(lambda: self.first(predicate), timeout_s, what)
 
 
 @pytest.fixture

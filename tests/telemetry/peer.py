@@ -1,8 +1,9 @@
 """A tiny scripted MAVLink vehicle for telemetry/ tests: real MAVLink 2 bytes over loopback sockets.
 
 It behaves like ArduCopter where the tests need it (HEARTBEAT with custom modes, COMMAND_ACK with the
-sender's ids, mission upload asked with MISSION_REQUEST, item 0 = home, frame 6 read back as 3, PARAM_VALUE)
-and can misbehave on purpose (garbage bytes, silence, dropped connections, lost items, refusals).
+sender's ids, mission upload asked with MISSION_REQUEST, item 0 = home, frame 6 read back as 3, PARAM_VALUE,
+a MAVLink camera at component 100 answering CAMERA_INFORMATION requests and image captures) and can misbehave
+on purpose (boot text, garbage bytes, silence, dropped connections, lost items, refusals, failed captures).
 It is a test fixture, not a simulator: each test scripts exactly the answers it needs.
 """
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+from tests.waiting import wait_for
 
 COPTER_MODES = {"STABILIZE": 0, "AUTO": 3, "GUIDED": 4, "LOITER": 5, "RTL": 6, "LAND": 9, "BRAKE": 17}
 
@@ -44,7 +47,12 @@ class ScriptedVehicle:
         self.lock = threading.RLock()
         self.received: list = []  # every decoded message from the station
         self.command_results: dict[int, object] = {}  # command -> MAV_RESULT | callable(msg) -> result | None
-        self.statustext_before_ack: dict[int, str] = {}
+        self.statustext_before_ack: dict[int, str | tuple[int, str]] = {}  # command -> text or (severity, text)
+        self.statustext_after_ack: dict[int, str | tuple[int, str]] = {}
+        self.boot_text = b""  # sent on every new TCP connection before any MAVLink (like SITL's console banner)
+        self.cameras: set[int] = {mavlink.MAV_COMP_ID_CAMERA}  # components that answer the camera protocol
+        self.capture_result: int | None = 1  # CAMERA_IMAGE_CAPTURED.capture_result; None: never report one
+        self.images_taken = 0
         self.ignore_items_once: set[int] = set()  # mission item seqs whose first arrival is "lost"
         self.mission_ack_result: int | None = None  # force an error MISSION_ACK at the end of upload
         self.param_refuse: set[str] = set()  # PARAM_SET ignored (value kept) for these names
@@ -123,14 +131,11 @@ class ScriptedVehicle:
             return [m for m in self.received if m.get_type() == mtype]
 
     def wait_for(self, predicate, timeout_s: float = 10.0):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def first():
             with self.lock:
-                for m in self.received:
-                    if predicate(m):
-                        return m
-            time.sleep(0.01)
-        raise AssertionError("peer never received the expected message")
+                return next((m for m in self.received if predicate(m)), None)
+
+        return wait_for(first, timeout_s, "the peer receiving the expected message")
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -171,6 +176,8 @@ class ScriptedVehicle:
                     self.drop_connection()
                     with self._send_lock:
                         self._client = conn
+                        if self.boot_text:
+                            self._write(self.boot_text)
                     self.connections += 1
                     parser = mavlink.MAVLink(None)
                     parser.robust_parsing = True
@@ -204,6 +211,9 @@ class ScriptedVehicle:
         # a gimbal component heartbeat, which must not be taken for the vehicle
         self.send(self._mav.heartbeat_encode(mavlink.MAV_TYPE_GIMBAL, mavlink.MAV_AUTOPILOT_INVALID, 0, 0, 0),
                   src_component=154)
+        for camera in sorted(self.cameras):
+            self.send(self._mav.heartbeat_encode(mavlink.MAV_TYPE_CAMERA, mavlink.MAV_AUTOPILOT_INVALID, 0, 0, 0),
+                      src_component=camera)
 
     def _send_telemetry(self) -> None:
         st = self.state
@@ -216,17 +226,56 @@ class ScriptedVehicle:
         self.send(self._mav.home_position_encode(-353632621, 1491652374, 584000, 0, 0, 0, [1, 0, 0, 0], 0, 0, 0))
         self.send(self._mav.mission_current_encode(st.current_seq))
 
-    def _ack(self, msg, command: int, result: int) -> None:
-        self.send(self._mav.command_ack_encode(command, result, 0, 0, msg.get_srcSystem(), msg.get_srcComponent()))
+    def _ack(self, msg, command: int, result: int, src_component: int = 1) -> None:
+        self.send(self._mav.command_ack_encode(command, result, 0, 0, msg.get_srcSystem(), msg.get_srcComponent()),
+                  src_component)
+
+    def _statustext(self, said: str | tuple[int, str], src_component: int = 1) -> None:
+        severity, text = said if isinstance(said, tuple) else (mavlink.MAV_SEVERITY_CRITICAL, said)
+        self.send(self._mav.statustext_encode(severity, text.encode()), src_component)
+
+    def _camera_command(self, msg) -> None:
+        """A camera component: CAMERA_INFORMATION on request, one CAMERA_IMAGE_CAPTURED per capture."""
+        mav, comp = self._mav, msg.target_component
+        rule = self.command_results.get(msg.command)
+        known = (mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAV_CMD_IMAGE_START_CAPTURE)
+        if rule is not None or msg.command not in known:
+            result = rule(msg) if callable(rule) else (rule if rule is not None else mavlink.MAV_RESULT_UNSUPPORTED)
+            if result is not None:
+                self._ack(msg, msg.command, result, comp)
+            return
+        if msg.command == mavlink.MAV_CMD_REQUEST_MESSAGE:
+            if int(msg.param1) != mavlink.MAVLINK_MSG_ID_CAMERA_INFORMATION:
+                self._ack(msg, msg.command, mavlink.MAV_RESULT_DENIED, comp)
+                return
+            self._ack(msg, msg.command, mavlink.MAV_RESULT_ACCEPTED, comp)
+            self.send(mav.camera_information_encode(
+                0, list(b"Scripted".ljust(32, b"\0")), list(f"Cam {comp}".encode().ljust(32, b"\0")),
+                0x01020304, 4.5, 6.17, 4.55, 4000, 3000, 0, mavlink.CAMERA_CAP_FLAGS_CAPTURE_IMAGE, 0,
+                b"http://cam/def.xml"), comp)
+            return
+        self._ack(msg, msg.command, mavlink.MAV_RESULT_ACCEPTED, comp)
+        if self.capture_result is None:
+            return
+        index = self.images_taken
+        self.images_taken += 1
+        st = self.state
+        # camera looking north-east (yaw 45), 30 degrees below the horizon, level
+        q = [0.8923991, 0.0990458, -0.2391176, 0.3696438]
+        self.send(mav.camera_image_captured_encode(
+            0, 1_700_000_000_000_000 + index, 0, st.lat_e7, st.lon_e7, 584000 + st.relative_alt_mm,
+            st.relative_alt_mm, q, index, self.capture_result, f"http://cam/{comp}/IMG_{index:04d}.jpg".encode()),
+            comp)
 
     def _answer(self, msg) -> None:
         t = msg.get_type()
         mav = self._mav
         st = self.state
-        if t in ("COMMAND_LONG", "COMMAND_INT"):
+        if t in ("COMMAND_LONG", "COMMAND_INT") and msg.target_component in self.cameras:
+            self._camera_command(msg)
+        elif t in ("COMMAND_LONG", "COMMAND_INT") and msg.target_component in (0, 1):
             if msg.command in self.statustext_before_ack:
-                self.send(mav.statustext_encode(mavlink.MAV_SEVERITY_CRITICAL,
-                                                self.statustext_before_ack[msg.command].encode()))
+                self._statustext(self.statustext_before_ack[msg.command])
             rule = self.command_results.get(msg.command, mavlink.MAV_RESULT_ACCEPTED)
             result = rule(msg) if callable(rule) else rule
             if result is None:
@@ -234,6 +283,8 @@ class ScriptedVehicle:
             if result == mavlink.MAV_RESULT_ACCEPTED:
                 self._apply(msg)
             self._ack(msg, msg.command, result)
+            if msg.command in self.statustext_after_ack:
+                self._statustext(self.statustext_after_ack[msg.command])
         elif t == "SET_MODE":
             st.custom_mode = msg.custom_mode
         elif t == "MISSION_COUNT":
@@ -316,6 +367,8 @@ class ScriptedVehicle:
             st.relative_alt_mm = int(msg.param7 * 1000)
         elif c == mavlink.MAV_CMD_DO_SET_MISSION_CURRENT:
             st.current_seq = int(msg.param1)
+        elif c == mavlink.MAV_CMD_MISSION_START and self.confirm_mode_in_heartbeat:
+            st.custom_mode = COPTER_MODES["AUTO"]
         elif c == mavlink.MAV_CMD_DO_REPOSITION:
             st.lat_e7, st.lon_e7 = msg.x, msg.y
             st.custom_mode = COPTER_MODES["GUIDED"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import socket
-import time
 
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
@@ -14,6 +13,10 @@ from telemetry.errors import CommandTimeout, LinkDown, MissionError
 from telemetry.records import LinkChanged, LinkError, MissionItem
 from telemetry.vehicle import Vehicle
 from tests.telemetry.peer import ScriptedVehicle
+from tests.waiting import wait_for
+
+BANNER = (b"Init ArduCopter V4.7.0-dev (5151c8d2)\r\n\r\nFree RAM: 262144\r\nFW Type: 0x00\r\n"
+          b"Starting sensors\r\nSIM Hardware starting\r\nsuspend_timer_procs\r\nbind port 5760 for SERIAL0\r\n")
 
 
 def test_garbage_bytes_are_counted_reported_and_survived(peer, make_vehicle, events):
@@ -43,10 +46,13 @@ def test_error_reports_are_rate_limited(peer, make_vehicle, events):
         peer.send_raw(bytes(bad_crc))
     events.wait_for(lambda e: isinstance(e, LinkError) and e.kind == "bad_crc")
     v.wait_until(lambda s: s.link_errors >= 500, 10)
-    time.sleep(1.5)  # let the rate limiter release the rest (waiting, not measuring)
-    reports = [e for e in events.of(LinkError) if e.kind == "bad_crc"]
-    assert sum(e.count for e in reports) == 500
-    assert len(reports) < 20  # 500 errors, a handful of events
+
+    def reports():
+        return [e for e in events.of(LinkError) if e.kind == "bad_crc"]
+
+    wait_for(lambda: sum(e.count for e in reports()) >= 500, 10, "every bad CRC reported")
+    assert sum(e.count for e in reports()) == 500
+    assert len(reports()) < 20  # 500 errors, a handful of events
     assert v.state.link_up
 
 
@@ -91,9 +97,7 @@ def test_flapping_link_reconnects_and_reports_each_change(peer, make_vehicle, ev
     v.wait_ready(10)
     for i in range(3):
         peer.drop_connection()
-        deadline = time.monotonic() + 10
-        while len([e for e in events.of(LinkChanged) if not e.up]) < i + 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: len([e for e in events.of(LinkChanged) if not e.up]) >= i + 1, 10, f"link down #{i + 1}")
         v.wait_until(lambda s: s.link_up, 10)
     changes = [e.up for e in events.of(LinkChanged)]
     assert changes[:7] == [True, False, True, False, True, False, True]
@@ -107,10 +111,8 @@ def test_silent_tcp_link_is_reconnected(peer, make_vehicle, events):
     v.wait_ready(10)
     peer.silent = True
     events.wait_for(lambda e: isinstance(e, LinkChanged) and not e.up)
-    deadline = time.monotonic() + 10
-    while peer.connections < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert peer.connections >= 2  # the station dropped the half-dead TCP stream and connected again
+    # the station dropped the half-dead TCP stream and connected again
+    wait_for(lambda: peer.connections >= 2, 10, "a second TCP connection")
     peer.silent = False
     v.wait_until(lambda s: s.link_up, 10)
 
@@ -163,3 +165,33 @@ def test_messages_from_other_systems_are_ignored(peer, make_vehicle):
     before = v.state.messages_received
     v.wait_until(lambda s: s.messages_received > before + 20, 10)
     assert v.state.alt_rel_m == 0.0 and v.state.system_id == 1
+
+
+def test_boot_text_before_the_first_frame_is_skipped_quietly_on_every_connection(peer, make_vehicle, events):
+    peer.boot_text = BANNER  # what SITL prints on SERIAL0 before MAVLink
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    assert v.wait_until(lambda s: s.boot_bytes_skipped == len(BANNER), 10).boot_bytes_skipped == len(BANNER)
+    peer.drop_connection()  # a reconnect starts over: the banner again, skipped again
+    events.wait_for(lambda e: isinstance(e, LinkChanged) and not e.up)
+    v.wait_until(lambda s: s.link_up and s.boot_bytes_skipped == 2 * len(BANNER), 10, "second banner skipped")
+    assert v.command_long(mavlink.MAV_CMD_DO_CHANGE_SPEED, [1, 5, -1]).result == 0
+    assert events.of(LinkError) == []
+    assert v.state.link_errors == 0
+
+
+def test_garbage_after_the_first_frame_is_still_reported(peer, make_vehicle, events):
+    peer.boot_text = BANNER
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    peer.send_raw(b"Free RAM: 262144\r\n" * 4)  # text once MAVLink has started is garbage
+    err = events.wait_for(lambda e: isinstance(e, LinkError) and e.kind == "garbage")
+    assert "prefix" in err.detail and v.state.boot_bytes_skipped == len(BANNER)
+
+
+def test_endless_text_before_any_frame_is_reported_beyond_the_allowance(peer, make_vehicle, events):
+    """A port that never speaks MAVLink (wrong baud rate, not a vehicle) must not stay silent forever."""
+    peer.boot_text = b"not MAVLink at all\r\n" * 300  # 6,300 bytes, more than the 4,096 allowed
+    make_vehicle(peer.url, boot_text_max_bytes=4096)
+    err = events.wait_for(lambda e: isinstance(e, LinkError) and e.kind == "garbage")
+    assert "prefix" in err.detail

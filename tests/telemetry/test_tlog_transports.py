@@ -15,6 +15,7 @@ from telemetry.records import LinkChanged, MissionProgress, StatusText
 from telemetry.tracker import StateTracker
 from telemetry.transport import Endpoint, parse_url
 from tests.telemetry.peer import ScriptedVehicle
+from tests.waiting import wait_for
 
 
 def read_tlog(path):
@@ -182,10 +183,8 @@ def test_serial_link_over_a_pty(make_vehicle):
         v = make_vehicle(f"serial:{path}:57600")
         s = v.wait_until(lambda s: s.link_up and s.lat_deg is not None, 10)
         assert s.system_id == 3 and s.mode == "LOITER" and s.lat_deg == pytest.approx(23.0469)
-        deadline = time.monotonic() + 10
-        while not any(m.get_type() == "HEARTBEAT" and m.get_srcSystem() == 255 for m in got):
-            assert time.monotonic() < deadline, "no GCS heartbeat came out of the serial port"
-            time.sleep(0.02)
+        wait_for(lambda: any(m.get_type() == "HEARTBEAT" and m.get_srcSystem() == 255 for m in list(got)), 10,
+                 "a GCS heartbeat coming out of the serial port")
     finally:
         stop.set()
         t.join(5)

@@ -1,6 +1,9 @@
 """Vehicle state and the command protocol against a scripted MAVLink peer over loopback TCP."""
 from __future__ import annotations
 
+import logging
+import math
+
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
@@ -12,12 +15,17 @@ from telemetry.errors import (
     TelemetryError,
     WaitTimeout,
 )
-from telemetry.records import LinkChanged, StateUpdated
+from telemetry.link import LinkSettings
+from telemetry.records import LinkChanged, LinkError, StateUpdated, StatusText
+from telemetry.vehicle import DEFAULT_STREAM_RATES_HZ, OPTIONAL_STREAMS
+from tests.waiting import wait_for
 
 
 def test_state_follows_the_vehicle(peer, make_vehicle, events):
     v = make_vehicle(peer.url)
-    s = v.wait_ready(10)
+    v.wait_ready(10)
+    # one telemetry burst may arrive in several TCP reads: wait for its last message too
+    s = v.wait_until(lambda s: s.home is not None and s.mission_seq is not None, 10, "a whole telemetry burst")
     assert s.link_up and s.system_id == 1 and s.component_id == 1  # the gimbal's heartbeat was not taken
     assert s.mode == "GUIDED" and s.custom_mode == 4 and not s.armed
     assert s.vehicle_type == mavlink.MAV_TYPE_QUADROTOR and s.autopilot == mavlink.MAV_AUTOPILOT_ARDUPILOTMEGA
@@ -183,3 +191,193 @@ def test_bad_constructor_arguments_are_listed():
     for url in ("127.0.0.1:5760x", "tcp:127.0.0.1", "tcp:host:99999", "ftp://x"):
         with pytest.raises(InvalidRequest, match="bad"):
             Vehicle("x", url)
+
+
+def test_start_mission_sends_mission_start_and_confirms_auto(peer, make_vehicle):
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    v.arm()
+    ack = v.start_mission()
+    assert ack.command == mavlink.MAV_CMD_MISSION_START and ack.result == mavlink.MAV_RESULT_ACCEPTED
+    assert v.state.mode == "AUTO"
+    sent = [m for m in peer.messages("COMMAND_LONG") if m.command == mavlink.MAV_CMD_MISSION_START]
+    assert len(sent) == 1 and (sent[0].param1, sent[0].param2) == (0.0, 0.0)  # ArduCopter DENIES first/last item
+    assert (sent[0].target_system, sent[0].target_component) == (1, 1)
+    assert not [m for m in peer.messages("COMMAND_LONG") if m.command == mavlink.MAV_CMD_DO_SET_MODE]
+
+
+def test_start_mission_refused_carries_the_reason(peer, make_vehicle):
+    peer.command_results[mavlink.MAV_CMD_MISSION_START] = mavlink.MAV_RESULT_FAILED
+    peer.statustext_before_ack[mavlink.MAV_CMD_MISSION_START] = "Mode change to AUTO failed: init failed"
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    with pytest.raises(CommandRefused, match="init failed") as err:
+        v.start_mission()
+    assert err.value.result == mavlink.MAV_RESULT_FAILED and v.state.mode == "GUIDED"
+
+
+def test_start_mission_accepted_but_not_auto_raises_not_confirmed(peer, make_vehicle):
+    peer.confirm_mode_in_heartbeat = False
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    with pytest.raises(NotConfirmed, match="mode AUTO"):
+        v.start_mission(confirm_timeout_s=0.5)
+
+
+# --- refusal reasons: the STATUSTEXT of the command's window, whatever its severity ---------------------------
+
+def test_an_info_statustext_explains_a_refusal(peer, make_vehicle):
+    """ArduPilot explains a refused stream at INFO: "No ap_message for mavlink id (158)"."""
+    peer.command_results[mavlink.MAV_CMD_SET_MESSAGE_INTERVAL] = mavlink.MAV_RESULT_DENIED
+    peer.statustext_before_ack[mavlink.MAV_CMD_SET_MESSAGE_INTERVAL] = (
+        mavlink.MAV_SEVERITY_INFO, "No ap_message for mavlink id (158)")
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    with pytest.raises(CommandRefused) as err:
+        v.set_message_interval("MOUNT_STATUS", 2)
+    assert err.value.result == mavlink.MAV_RESULT_DENIED
+    assert err.value.reason == "No ap_message for mavlink id (158)"
+
+
+def test_a_warning_in_the_window_wins_over_info_chatter(peer, make_vehicle):
+    def chatter_then_refuse(msg):
+        peer._statustext((mavlink.MAV_SEVERITY_INFO, "EKF3 IMU0 is using GPS"))
+        peer._statustext((mavlink.MAV_SEVERITY_WARNING, "Arm: Throttle too high"))
+        peer._statustext((mavlink.MAV_SEVERITY_DEBUG, "debug noise"))
+        return mavlink.MAV_RESULT_FAILED
+
+    peer.command_results[mavlink.MAV_CMD_COMPONENT_ARM_DISARM] = chatter_then_refuse
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    with pytest.raises(CommandRefused) as err:
+        v.arm()
+    assert err.value.reason == "Arm: Throttle too high"
+
+
+def test_a_text_just_after_the_refusing_ack_is_its_reason(peer, make_vehicle):
+    peer.command_results[mavlink.MAV_CMD_DO_SET_MODE] = mavlink.MAV_RESULT_FAILED
+    peer.statustext_after_ack[mavlink.MAV_CMD_DO_SET_MODE] = (mavlink.MAV_SEVERITY_NOTICE, "Mode change failed")
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    with pytest.raises(CommandRefused, match="Mode change failed"):
+        v.set_mode("LOITER")
+
+
+def test_texts_outside_the_command_window_are_not_attached(peer, make_vehicle, events):
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    peer._statustext((mavlink.MAV_SEVERITY_WARNING, "unrelated earlier warning"))
+    events.wait_for(lambda e: isinstance(e, StatusText) and e.text == "unrelated earlier warning")
+    peer.command_results[mavlink.MAV_CMD_DO_SET_HOME] = mavlink.MAV_RESULT_FAILED
+    with pytest.raises(CommandRefused) as err:
+        v.command_long(mavlink.MAV_CMD_DO_SET_HOME, [1])
+    assert err.value.reason == ""
+
+
+# --- gimbal, region of interest, relay -----------------------------------------------------------------------
+
+def test_point_gimbal_uses_gimbal_manager_pitchyaw_with_yaw_relative_to_the_nose(peer, make_vehicle):
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    assert v.point_gimbal(-40.0, 10.0).command == mavlink.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW
+    cmd = peer.wait_for(lambda m: m.get_type() == "COMMAND_LONG"
+                        and m.command == mavlink.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW)
+    assert (cmd.param1, cmd.param2) == (-40.0, 10.0)
+    assert math.isnan(cmd.param3) and math.isnan(cmd.param4)  # no rates
+    assert int(cmd.param5) & mavlink.GIMBAL_MANAGER_FLAGS_YAW_LOCK == 0 and cmd.param7 == 0  # vehicle frame, primary
+    assert not [m for m in peer.messages("COMMAND_LONG") if m.command == mavlink.MAV_CMD_DO_MOUNT_CONTROL]
+
+
+def test_point_gimbal_falls_back_to_mount_control_when_unsupported(peer, make_vehicle):
+    peer.command_results[mavlink.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW] = mavlink.MAV_RESULT_UNSUPPORTED
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    assert v.point_gimbal(-30.0, -5.0).command == mavlink.MAV_CMD_DO_MOUNT_CONTROL
+    cmd = peer.wait_for(lambda m: m.get_type() == "COMMAND_LONG" and m.command == mavlink.MAV_CMD_DO_MOUNT_CONTROL)
+    assert (cmd.param1, cmd.param3, cmd.param7) == (-30.0, -5.0, mavlink.MAV_MOUNT_MODE_MAVLINK_TARGETING)
+
+
+def test_point_gimbal_failed_means_no_mount_and_is_not_retried_the_old_way(peer, make_vehicle):
+    peer.command_results[mavlink.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW] = mavlink.MAV_RESULT_FAILED
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    with pytest.raises(CommandRefused) as err:
+        v.point_gimbal(-30.0)
+    assert err.value.result == mavlink.MAV_RESULT_FAILED
+    assert not [m for m in peer.messages("COMMAND_LONG") if m.command == mavlink.MAV_CMD_DO_MOUNT_CONTROL]
+    with pytest.raises(InvalidRequest, match="out of range"):
+        v.point_gimbal(-120.0)
+
+
+def test_region_of_interest_set_and_cleared(peer, make_vehicle):
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    assert v.set_roi(-35.3632, 149.1660, 2.5).result == mavlink.MAV_RESULT_ACCEPTED
+    cmd = peer.wait_for(lambda m: m.get_type() == "COMMAND_INT" and m.command == mavlink.MAV_CMD_DO_SET_ROI_LOCATION)
+    assert cmd.frame == mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT
+    assert (cmd.x, cmd.y, cmd.z) == (-353632000, 1491660000, 2.5)
+    assert v.clear_roi().command == mavlink.MAV_CMD_DO_SET_ROI_NONE
+    with pytest.raises(InvalidRequest, match="invalid position"):
+        v.set_roi(95.0, 0.0, 0.0)
+
+
+def test_relay_on_and_off(peer, make_vehicle):
+    v = make_vehicle(peer.url)
+    v.wait_ready(10)
+    v.set_relay(0, True)
+    v.set_relay(2, False)
+    sent = [(m.param1, m.param2) for m in peer.messages("COMMAND_LONG") if m.command == mavlink.MAV_CMD_DO_SET_RELAY]
+    assert sent == [(0.0, 1.0), (2.0, 0.0)]
+    with pytest.raises(InvalidRequest, match="relay number"):
+        v.set_relay(-1, True)
+
+
+# --- link-up configuration and settings ----------------------------------------------------------------------
+
+def test_a_refused_optional_stream_is_not_a_link_error_but_a_required_one_is(peer, make_vehicle, events, caplog):
+    def deny_some(msg):
+        refused = (mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS, mavlink.MAVLINK_MSG_ID_MOUNT_STATUS,
+                   mavlink.MAVLINK_MSG_ID_VFR_HUD)
+        return mavlink.MAV_RESULT_DENIED if int(msg.param1) in refused else mavlink.MAV_RESULT_ACCEPTED
+
+    def interval_requests(msg_id: int) -> int:
+        return len([m for m in peer.messages("COMMAND_LONG")
+                    if m.command == mavlink.MAV_CMD_SET_MESSAGE_INTERVAL and m.param1 == msg_id])
+
+    caplog.set_level(logging.INFO, logger="telemetry.vehicle")
+    peer.command_results[mavlink.MAV_CMD_SET_MESSAGE_INTERVAL] = deny_some
+    v = make_vehicle(peer.url, stream_rates_hz={"GIMBAL_DEVICE_ATTITUDE_STATUS": 2, "MOUNT_STATUS": 2, "VFR_HUD": 2})
+    v.wait_ready(10)
+    err = events.wait_for(lambda e: isinstance(e, LinkError) and e.kind == "setup")
+    assert "VFR_HUD" in err.detail and err.count == 1
+    assert "GIMBAL" not in err.detail and "MOUNT_STATUS" not in err.detail
+    peer.drop_connection()  # link-up again: configured again, the optional refusal is not logged again
+    wait_for(lambda: interval_requests(mavlink.MAVLINK_MSG_ID_VFR_HUD) >= 2, 10, "the second link-up's setup")
+    wait_for(lambda: len([e for e in events.of(LinkError) if e.kind == "setup"]) >= 2, 10, "second setup error")
+    assert interval_requests(mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS) >= 2
+    said = [r.getMessage() for r in caplog.records if "optional stream" in r.getMessage()]
+    assert len(said) == 2 and all(r.levelno == logging.INFO for r in caplog.records if "optional" in r.getMessage())
+    assert any("GIMBAL_DEVICE_ATTITUDE_STATUS" in m for m in said) and any("MOUNT_STATUS" in m for m in said)
+
+
+def test_gimbal_v2_is_in_the_default_streams_instead_of_mount_status():
+    assert "GIMBAL_DEVICE_ATTITUDE_STATUS" in DEFAULT_STREAM_RATES_HZ and "MOUNT_STATUS" not in DEFAULT_STREAM_RATES_HZ
+    assert {"GIMBAL_DEVICE_ATTITUDE_STATUS", "MOUNT_STATUS"} <= OPTIONAL_STREAMS
+    assert "GLOBAL_POSITION_INT" not in OPTIONAL_STREAMS
+
+
+def test_link_settings_come_as_one_record_or_as_single_overrides(peer):
+    from telemetry.vehicle import Vehicle
+
+    settings = LinkSettings(source_system=250, heartbeat_period_s=0.2)
+    v = Vehicle("v1", peer.url, link=settings, source_component=191, stream_rates_hz={}).start()
+    try:
+        v.wait_ready(10)
+        hb = peer.wait_for(lambda m: m.get_type() == "HEARTBEAT" and m.get_srcSystem() == 250)
+        assert hb.get_srcComponent() == 191
+    finally:
+        v.close()
+    with pytest.raises(InvalidRequest, match="unknown settings heartbeat_hz"):
+        Vehicle("x", peer.url, heartbeat_hz=2)
+    with pytest.raises(InvalidRequest, match="reconnect_backoff_s"):
+        Vehicle("x", peer.url, link=LinkSettings(reconnect_backoff_s=(2.0, 1.0)))
