@@ -1,13 +1,11 @@
-"""Which drone flies a patrol, and when to launch the next one so a zone stays covered round the clock.
+"""Which drone flies a patrol: the nearest available one that can fly it and still land with the reserve.
 
-Pure: vehicle states and times come in as arguments. Rotation assumes a landed drone is ready again
-(battery swapped or charged to 100 %) `recharge_s` after landing, and that `transit_s` covers the
-flight between base and zone including climb and landing.
+Pure: vehicle states come in as arguments. (When to launch the next drone of a rotation is decided by the
+station core: groundstation.core.patrols, relief_lead_s and rotation_action.)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Sequence
 
 from missions.errors import MissionError, NoVehicleAvailable
@@ -57,66 +55,3 @@ def assign_vehicle(vehicles: Sequence[VehicleStatus], plan_energy_wh: float, sta
     if not ok:
         raise NoVehicleAvailable(reasons)
     return min(ok, key=lambda t: t[:3])[3]
-
-
-@dataclass(frozen=True)
-class Sortie:
-    vehicle_id: str
-    launch_utc: datetime
-    on_station_utc: datetime
-    leave_station_utc: datetime  # the latest moment it must turn back to land with the reserve
-    landed_utc: datetime
-
-
-@dataclass(frozen=True)
-class RotationPlan:
-    sorties: tuple[Sortie, ...]
-    gaps: tuple[tuple[datetime, datetime], ...]  # times within the horizon with no drone on station
-
-
-def plan_rotation(vehicles: Sequence[VehicleStatus], start_utc: datetime, horizon_s: float, transit_s: float,
-                  profile: VehicleProfile, recharge_s: float = 1800.0, handover_s: float = 60.0) -> RotationPlan:
-    """Sorties that keep a drone on station from the first arrival until start + horizon.
-
-    Each next drone is launched so that it arrives `handover_s` before the one on station must
-    leave. When no drone can be ready in time the plan records the gap and launches the first
-    that can. Raises NoVehicleAvailable when no vehicle can do a useful sortie at all.
-    """
-    if horizon_s <= 0 or transit_s < 0 or recharge_s < 0 or handover_s < 0:
-        raise MissionError("horizon must be positive and transit, recharge and handover times non-negative")
-    ready = {v.vehicle_id: start_utc for v in vehicles if v.available}
-    battery = {v.vehicle_id: v.battery_pct for v in vehicles if v.available}
-    if not ready:
-        raise NoVehicleAvailable([f"{v.vehicle_id}: not available" for v in vehicles])
-    end = start_utc + timedelta(seconds=horizon_s)
-    transit = timedelta(seconds=transit_s)
-    handover = timedelta(seconds=handover_s)
-    sorties: list[Sortie] = []
-    gaps: list[tuple[datetime, datetime]] = []
-    wanted_on_station = start_utc + transit  # when the next drone should be on station
-    while True:
-        best: tuple[datetime, float, str] | None = None
-        for vid in sorted(ready):
-            station_s = profile.endurance_s(battery[vid]) - 2 * transit_s
-            if station_s <= handover_s:
-                continue
-            launch = max(ready[vid], wanted_on_station - transit)
-            cand = (launch + transit, -station_s, vid)
-            if best is None or cand < best:
-                best = cand
-        if best is None:
-            raise NoVehicleAvailable([
-                f"{vid}: {battery[vid]:.0f} % gives {profile.endurance_s(battery[vid]):.0f} s of flight, "
-                f"not enough for 2 x {transit_s:.0f} s of transit and a handover" for vid in sorted(ready)])
-        on_station, neg_station, vid = best
-        if sorties and on_station > sorties[-1].leave_station_utc:
-            gaps.append((sorties[-1].leave_station_utc, min(on_station, end)))
-        leave = on_station + timedelta(seconds=-neg_station)
-        sortie = Sortie(vid, on_station - transit, on_station, leave, leave + transit)
-        sorties.append(sortie)
-        ready[vid] = sortie.landed_utc + timedelta(seconds=recharge_s)
-        battery[vid] = 100.0
-        if leave >= end:
-            break
-        wanted_on_station = leave - handover
-    return RotationPlan(tuple(sorties), tuple(g for g in gaps if g[0] < end))

@@ -1,7 +1,10 @@
-"""Geographic points and a local metric frame (equirectangular about an origin) for city-scale planning.
+"""Geographic points and the project's one local metric projection (equirectangular about an origin).
 
-Planning happens in metres in a frame tangent at the zone's centre: x east, y north. At city scale
-(a few km) the projection error of the equirectangular approximation is far below GPS error.
+Planning, counting and fences work in metres east/north of an origin: x east, y north. At city scale
+(a few km) the projection error of the equirectangular approximation is far below GPS error. The
+projection is affine in lon/lat, so containment tested in it equals containment in degrees.
+`latlon_to_enu` / `enu_to_latlon` take scalars or numpy arrays; `LocalFrame` does the same for points and
+shapely geometries.
 """
 from __future__ import annotations
 
@@ -31,6 +34,28 @@ class GeoPoint:
             raise ValueError(f"longitude {self.lon_deg} is outside -180..180")
 
 
+def metres_per_degree(lat_deg: float) -> tuple[float, float]:
+    """Metres per degree of latitude and per degree of longitude at latitude `lat_deg`."""
+    per_deg_lat = EARTH_RADIUS_M * math.pi / 180.0
+    return per_deg_lat, per_deg_lat * math.cos(math.radians(lat_deg))
+
+
+def latlon_to_enu(origin_lat_deg: float, origin_lon_deg: float, lat_deg, lon_deg):
+    """(lat_deg, lon_deg) (scalars or arrays) -> (east_m, north_m) from the origin, as numpy values."""
+    per_lat, per_lon = metres_per_degree(origin_lat_deg)
+    east = (np.asarray(lon_deg, dtype=float) - origin_lon_deg) * per_lon
+    north = (np.asarray(lat_deg, dtype=float) - origin_lat_deg) * per_lat
+    return east, north
+
+
+def enu_to_latlon(origin_lat_deg: float, origin_lon_deg: float, east_m, north_m):
+    """Offsets in metres (scalars or arrays) from the origin -> (lat_deg, lon_deg), as numpy values."""
+    per_lat, per_lon = metres_per_degree(origin_lat_deg)
+    lat = origin_lat_deg + np.asarray(north_m, dtype=float) / per_lat
+    lon = origin_lon_deg + np.asarray(east_m, dtype=float) / per_lon
+    return lat, lon
+
+
 def distance_m(lat1_deg: float, lon1_deg: float, lat2_deg: float, lon2_deg: float) -> float:
     """Great-circle distance in metres (haversine)."""
     p1, p2 = math.radians(lat1_deg), math.radians(lat2_deg)
@@ -52,11 +77,11 @@ class LocalFrame:
 
     @property
     def _m_per_deg_lat(self) -> float:
-        return EARTH_RADIUS_M * math.pi / 180.0
+        return metres_per_degree(self.origin.lat_deg)[0]
 
     @property
     def _m_per_deg_lon(self) -> float:
-        return self._m_per_deg_lat * math.cos(math.radians(self.origin.lat_deg))
+        return metres_per_degree(self.origin.lat_deg)[1]
 
     def to_xy(self, p: GeoPoint) -> tuple[float, float]:
         return (

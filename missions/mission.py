@@ -1,7 +1,9 @@
-"""Mission items (MAVLink MISSION_ITEM_INT semantics) and the geofence and rally points that go up with them.
+"""Mission items (MAVLink MISSION_ITEM_INT semantics) and the geofence and rally points saved with them.
 
-Our own frozen records; the station converts them to the telemetry package's records for upload.
-A param of None means "unset" (NaN on the wire, null in a QGroundControl .plan).
+Our own frozen records: the station converts them to the telemetry package's records for upload,
+missions.qgcplan writes them (fence and rally points included) to a QGroundControl .plan, and
+missions.fence checks paths against a fence. A param of None means "unset" (NaN on the wire, null in a
+QGroundControl .plan).
 """
 from __future__ import annotations
 
@@ -24,11 +26,6 @@ class MavCmd(IntEnum):
     DO_CHANGE_SPEED = 178
     DO_SET_ROI = 201
     DO_MOUNT_CONTROL = 205
-    NAV_FENCE_POLYGON_VERTEX_INCLUSION = 5001
-    NAV_FENCE_POLYGON_VERTEX_EXCLUSION = 5002
-    NAV_FENCE_CIRCLE_INCLUSION = 5003
-    NAV_FENCE_CIRCLE_EXCLUSION = 5004
-    NAV_RALLY_POINT = 5100
 
 
 class MavFrame(IntEnum):
@@ -138,27 +135,6 @@ class Fence:
 class RallyPoint:
     at: GeoPoint
     alt_m: float  # above home
-
-
-def fence_items(fence: Fence) -> tuple[MissionItem, ...]:
-    """The fence as MAV_MISSION_TYPE_FENCE items (param1 of a polygon vertex = the polygon's vertex count)."""
-    items: list[MissionItem] = []
-    for poly in fence.polygons:
-        cmd = MavCmd.NAV_FENCE_POLYGON_VERTEX_INCLUSION if poly.inclusion else MavCmd.NAV_FENCE_POLYGON_VERTEX_EXCLUSION
-        for v in poly.vertices:
-            items.append(MissionItem(cmd, MavFrame.GLOBAL, float(len(poly.vertices)), 0.0, 0.0, 0.0, v.lat_deg, v.lon_deg, 0.0))
-    for c in fence.circles:
-        cmd = MavCmd.NAV_FENCE_CIRCLE_INCLUSION if c.inclusion else MavCmd.NAV_FENCE_CIRCLE_EXCLUSION
-        items.append(MissionItem(cmd, MavFrame.GLOBAL, c.radius_m, 0.0, 0.0, 0.0, c.centre.lat_deg, c.centre.lon_deg, 0.0))
-    return tuple(items)
-
-
-def rally_items(points: tuple[RallyPoint, ...]) -> tuple[MissionItem, ...]:
-    """Rally points as MAV_MISSION_TYPE_RALLY items (altitude relative to home)."""
-    return tuple(
-        MissionItem(MavCmd.NAV_RALLY_POINT, MavFrame.GLOBAL_RELATIVE_ALT, 0.0, 0.0, 0.0, 0.0, p.at.lat_deg, p.at.lon_deg, p.alt_m)
-        for p in points
-    )
 
 
 @dataclass(frozen=True)

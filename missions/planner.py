@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import shapely
-from shapely.geometry import LineString, MultiPoint, Point, Polygon
+from shapely.geometry import MultiPoint, Point, Polygon
 from shapely.geometry.polygon import orient
 
 from missions import mission as m
@@ -23,8 +23,9 @@ from missions.camera import Camera, footprint, line_spacing_m
 from missions.coverage import best_sweep, coverage_fraction
 from missions.errors import PlanError, PlanRefused
 from missions.estimate import Estimate, VehicleProfile, estimate_flight, path_length_m
+from missions.fence import Area, FenceGeometry, areas_of
 from missions.geo import GeoPoint, LocalFrame
-from missions.mission import Fence, FenceCircle, FencePolygon, MissionFile, MissionItem, RallyPoint
+from missions.mission import Fence, FencePolygon, MissionFile, MissionItem, RallyPoint
 from missions.router import Router
 from missions.zone import Zone, ZoneKind, ZoneSet
 
@@ -112,27 +113,11 @@ def _local_polygon(frame: LocalFrame, pts: Sequence[GeoPoint], holes: Sequence[S
     return Polygon([frame.to_xy(p) for p in pts], [[frame.to_xy(p) for p in h] for h in holes])
 
 
-def _circle(frame: LocalFrame, c: FenceCircle) -> Polygon:
-    return Point(frame.to_xy(c.centre)).buffer(c.radius_m, quad_segs=32)
-
-
-def _fence_regions(frame: LocalFrame, fence: Fence):
-    inc = [_local_polygon(frame, p.vertices) for p in fence.polygons if p.inclusion]
-    inc += [_circle(frame, c) for c in fence.circles if c.inclusion]
-    exc = [(f"fence exclusion polygon {i + 1}", _local_polygon(frame, p.vertices))
-           for i, p in enumerate(q for q in fence.polygons if not q.inclusion)]
-    exc += [(f"fence exclusion circle {i + 1}", _circle(frame, c)) for i, c in enumerate(q for q in fence.circles if not q.inclusion)]
-    # ArduPilot: the vehicle must be inside every inclusion fence
-    inside = None
-    for poly in inc:
-        inside = poly if inside is None else inside.intersection(poly)
-    return inside, exc
-
-
-def _nofly(frame: LocalFrame, zone: Zone | None, exclusions: Sequence[Zone]) -> list[tuple[str, Polygon]]:
-    out = [(f"exclusion zone {z.name!r}", _local_polygon(frame, z.exterior, z.holes)) for z in exclusions]
+def _nofly(zone: Zone | None, exclusions: Sequence[Zone]) -> tuple[Area, ...]:
+    """The zone file's no-fly polygons as fence exclusion areas: its exclusion zones and the patrol zone's holes."""
+    out = tuple(Area(f"exclusion zone {z.name!r}", False, z.exterior, z.holes) for z in exclusions)
     if zone is not None:
-        out += [(f"hole {i + 1} of zone {zone.name!r}", _local_polygon(frame, h)) for i, h in enumerate(zone.holes)]
+        out += tuple(Area(f"hole {i + 1} of zone {zone.name!r}", False, h) for i, h in enumerate(zone.holes))
     return out
 
 
@@ -202,9 +187,10 @@ def plan_patrol(zones: ZoneSet, spec: PatrolSpec, *, zone_name: str | None = Non
         frame = LocalFrame(GeoPoint(c.y, c.x))
     else:
         frame = LocalFrame(zones.routes[0][0])
-    nofly = _nofly(frame, zone, exclusions)
-    fence_in, fence_out = _fence_regions(frame, fence)
-    nofly_all = nofly + fence_out
+    nofly = _nofly(zone, exclusions)
+    geometry = FenceGeometry(nofly + areas_of(fence), frame.origin)
+    fence_in = geometry.inside()
+    nofly_all = geometry.exclusion_regions()
 
     reasons = _altitude_reasons([spec.alt_m], limits)
     if fence_in is None or fence_in.is_empty:
@@ -313,15 +299,11 @@ def plan_patrol(zones: ZoneSet, spec: PatrolSpec, *, zone_name: str | None = Non
         estimate=est, coverage=coverage, pattern_length_m=path_length_m(pattern),
         zone_area_m2=float(target.area) if target is not None else 0.0, sweep_angle_deg=sweep_angle,
     )
-    reasons = check_mission(plan.mission_file(), nofly_zones=tuple(exclusions) + ((zone_holes_as_zones(zone)) if zone else ()),
-                            limits=limits, profile=vehicle, battery_pct=battery_pct, estimate=est)
+    reasons = check_mission(plan.mission_file(), nofly=nofly, limits=limits, profile=vehicle, battery_pct=battery_pct,
+                            estimate=est)
     if reasons:
         raise PlanRefused(reasons)
     return plan
-
-
-def zone_holes_as_zones(zone: Zone) -> tuple[Zone, ...]:
-    return tuple(Zone(name=f"hole {i + 1} of {zone.name}", kind=ZoneKind.EXCLUSION, exterior=h) for i, h in enumerate(zone.holes))
 
 
 # --- pre-flight checks ------------------------------------------------------------------------
@@ -353,12 +335,13 @@ def _mission_speed(mission: MissionFile) -> float:
     return mission.hover_speed_m_s
 
 
-def check_mission(mission: MissionFile, *, nofly_zones: Sequence[Zone] = (), limits: PlanLimits = PlanLimits(),
+def check_mission(mission: MissionFile, *, nofly: Sequence[Area] = (), limits: PlanLimits = PlanLimits(),
                   profile: VehicleProfile | None = None, battery_pct: float | None = None,
                   estimate: Estimate | None = None, require_fence: bool = True) -> list[str]:
     """Every reason the mission must not fly (empty when it may): fence, no-fly, altitude, battery.
 
-    The path checked is home -> each positioned nav item -> home (RTL flies straight back).
+    The path checked is home -> each positioned nav item -> home (RTL flies straight back), against the
+    mission's fence and the `nofly` areas (missions.fence, with a tolerance of half a metre).
     """
     reasons: list[str] = []
     frame = LocalFrame(mission.home)
@@ -373,29 +356,12 @@ def check_mission(mission: MissionFile, *, nofly_zones: Sequence[Zone] = (), lim
     if len(alts) > 0:
         alt_reasons = _altitude_reasons(alts, limits, labels)
         reasons += alt_reasons[:5] + ([f"... and {len(alt_reasons) - 5} more altitude violations"] if len(alt_reasons) > 5 else [])
-    path_pts = [frame.to_xy(mission.home)] + [frame.to_xy(it.position) for _, it in nav if it.position is not None]
-    path_pts.append(path_pts[0])
-    path_pts = _dedupe(path_pts)
-
-    legs = [LineString([a, b]) for a, b in zip(path_pts[:-1], path_pts[1:])]
-    fence_in, fence_out = _fence_regions(frame, mission.fence)
-    if fence_in is None:
-        if require_fence:
-            reasons.append("the mission has no inclusion geofence")
-    else:
-        allowed = fence_in.buffer(_TOL_M)
-        outside = [leg.difference(allowed) for leg in legs]
-        if not allowed.covers(Point(path_pts[0])) or any(not g.is_empty for g in outside):
-            out_m = sum(leg.difference(fence_in).length for leg in legs)
-            first_out = next((g for g in outside if not g.is_empty), None)
-            at = frame.to_geo(*shapely.get_coordinates(first_out)[0]) if first_out is not None else mission.home
-            reasons.append(f"the path leaves the geofence for {out_m:.0f} m (first at {at.lat_deg:.6f}, {at.lon_deg:.6f})")
-    nofly = [(f"exclusion zone {z.name!r}", _local_polygon(frame, z.exterior, z.holes)) for z in nofly_zones] + fence_out
-    for name, poly in nofly:
-        core = poly.buffer(-_TOL_M) if poly.area > 4 * _TOL_M ** 2 else poly
-        if any(leg.intersects(core) for leg in legs):
-            inside_m = sum(leg.intersection(poly).length for leg in legs)
-            reasons.append(f"the path crosses {name} for {inside_m:.0f} m")
+    path = [mission.home] + [it.position for _, it in nav if it.position is not None] + [mission.home]
+    geometry = FenceGeometry(tuple(nofly) + areas_of(mission.fence), mission.home, _TOL_M)
+    if not geometry.has_inclusion and require_fence:
+        reasons.append("the mission has no inclusion geofence")
+    reasons += geometry.path_problems(path)
+    path_pts = _dedupe([frame.to_xy(p) for p in path])
 
     if profile is not None:
         if estimate is None:
@@ -410,11 +376,3 @@ def check_mission(mission: MissionFile, *, nofly_zones: Sequence[Zone] = (), lim
                 f"the flight needs {need:.0f} % of the battery plus a {profile.reserve_pct:.0f} % reserve; "
                 f"the drone has {battery_pct:.0f} %")
     return reasons
-
-
-def refuse_unless_flyable(mission: MissionFile, **kwargs) -> None:
-    """check_mission that raises PlanRefused with the reasons."""
-    reasons = check_mission(mission, **kwargs)
-    if reasons:
-        raise PlanRefused(reasons)
-

@@ -12,6 +12,7 @@ import math
 from types import MappingProxyType
 from typing import Any
 
+from missions.documents import parse_json
 from missions.errors import PlanFileError
 from missions.geo import GeoPoint
 from missions.mission import Fence, FenceCircle, FencePolygon, MavFrame, MissionFile, MissionItem, RallyPoint
@@ -189,10 +190,5 @@ def plan_from_dict(doc: Any) -> MissionFile:
 
 
 def loads_plan(text: str) -> MissionFile:
-    if not text or not text.strip():
-        raise PlanFileError("the .plan file is empty")
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise PlanFileError(f"the .plan file is not valid JSON: {e}") from None
-    return plan_from_dict(doc)
+    """A QGroundControl .plan document's text -> MissionFile (PlanFileError saying what is wrong)."""
+    return plan_from_dict(parse_json(text, "the .plan file", PlanFileError))

@@ -5,11 +5,13 @@ A zone file may carry, besides the patrol zone(s):
 - fence polygons (the geofence the plan must stay inside),
 - a route (LineString) for the `route` pattern, and points: home, rally, orbit centre.
 The kind of each feature comes from `properties.kind` (GeoJSON) or an ExtendedData `kind` (KML);
-polygons default to "inclusion". Parsing text is not I/O: the caller reads the file.
+polygons default to "inclusion". A feature's id (the GeoJSON feature `id` or `properties.id`, the KML
+Placemark `id` attribute or ExtendedData `id`; else "zone-N", N its place in the file) and its safe
+capacity in people (`capacity` or `safe_capacity`, for ground counting: missions.areas) are kept with
+each polygon. Parsing text is not I/O: the caller reads the file.
 """
 from __future__ import annotations
 
-import json
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from typing import Any
 import shapely
 from shapely.geometry import Polygon
 
+from missions.documents import parse_json
 from missions.errors import ZoneError
 from missions.geo import GeoPoint
 
@@ -40,12 +43,17 @@ _POINT_KINDS = ("home", "rally", "orbit", "waypoint")
 
 @dataclass(frozen=True)
 class Zone:
-    """One polygon (vertices not repeated at the end) with optional holes; holes are no-fly too."""
+    """One polygon (vertices not repeated at the end) with optional holes; holes are no-fly too.
+
+    zone_id: the id of the feature it comes from (the parts of a MultiPolygon share it);
+    capacity_persons: the feature's safe capacity, when it gives one."""
 
     name: str
     kind: ZoneKind
     exterior: tuple[GeoPoint, ...]
     holes: tuple[tuple[GeoPoint, ...], ...] = ()
+    zone_id: str = ""
+    capacity_persons: int | None = None
 
     def polygon_lonlat(self) -> Polygon:
         """The zone as a shapely polygon with x=lon, y=lat."""
@@ -112,9 +120,24 @@ def _position(c: Any, where: str) -> GeoPoint:
         raise ZoneError(f"{where}: {e}") from None
 
 
-def make_zone(name: str, kind: ZoneKind, exterior: tuple[GeoPoint, ...], holes: tuple[tuple[GeoPoint, ...], ...] = ()) -> Zone:
+def _capacity(value: Any, where: str) -> int | None:
+    """A safe capacity: a whole number of people >= 0 (or None when the feature gives none)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if value.isdigit():
+            return int(value)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            and value >= 0 and float(value).is_integer():
+        return int(value)
+    raise ZoneError(f"{where}: capacity must be a whole number of people >= 0, got {value!r}")
+
+
+def make_zone(name: str, kind: ZoneKind, exterior: tuple[GeoPoint, ...], holes: tuple[tuple[GeoPoint, ...], ...] = (),
+              zone_id: str = "", capacity_persons: int | None = None) -> Zone:
     """A validated zone: a simple polygon (no self-intersection), holes inside it, non-zero area."""
-    zone = Zone(name=name, kind=kind, exterior=exterior, holes=holes)
+    zone = Zone(name=name, kind=kind, exterior=exterior, holes=holes, zone_id=zone_id, capacity_persons=capacity_persons)
     poly = zone.polygon_lonlat()
     if not poly.is_valid:
         reason = shapely.is_valid_reason(poly)
@@ -131,13 +154,7 @@ def make_zone(name: str, kind: ZoneKind, exterior: tuple[GeoPoint, ...], holes: 
 
 def zones_from_geojson(text: str) -> ZoneSet:
     """Parse GeoJSON text (FeatureCollection, Feature or bare geometry) into a ZoneSet."""
-    if not text or not text.strip():
-        raise ZoneError("the zone file is empty")
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise ZoneError(f"the zone file is not valid JSON: {e}") from None
-    return zones_from_geojson_dict(doc)
+    return zones_from_geojson_dict(parse_json(text, "the zone file", ZoneError))
 
 
 def zones_from_geojson_dict(doc: Any) -> ZoneSet:
@@ -159,10 +176,12 @@ def zones_from_geojson_dict(doc: Any) -> ZoneSet:
         props = feat.get("properties") or {}
         if not isinstance(props, dict):
             raise ZoneError(f"feature {i}: 'properties' must be an object")
-        name = str(props.get("name") or f"feature {i}")
+        given_id = feat.get("id", props.get("id"))
+        name = str(props.get("name") or given_id or f"feature {i}")
         geom = feat.get("geometry")
         if not isinstance(geom, dict):
             raise ZoneError(f"{name}: feature has no geometry")
+        builder.feature(i, given_id, name, props.get("capacity", props.get("safe_capacity")))
         _add_geojson_geometry(builder, geom, name, props.get("kind"))
     return builder.build()
 
@@ -199,6 +218,9 @@ class _Builder:
     """Collects features while parsing (local to one parse call)."""
 
     def __init__(self) -> None:
+        self.zone_id = ""  # of the feature being read
+        self.capacity: int | None = None
+        self.ids: set[str] = set()
         self.zones: list[Zone] = []
         self.routes: list[tuple[GeoPoint, ...]] = []
         self.waypoints: list[GeoPoint] = []
@@ -206,11 +228,19 @@ class _Builder:
         self.rally: list[GeoPoint] = []
         self.orbits: list[GeoPoint] = []
 
+    def feature(self, index: int, given_id: Any, name: str, capacity: Any) -> None:
+        """The next feature starts: its id (unique in the file) and its safe capacity, if any."""
+        zone_id = f"zone-{index}" if given_id is None or str(given_id).strip() == "" else str(given_id)
+        if zone_id in self.ids:
+            raise ZoneError(f"{name}: id {zone_id!r} is used by another feature of the file")
+        self.ids.add(zone_id)
+        self.zone_id, self.capacity = zone_id, _capacity(capacity, name)
+
     def polygon(self, name: str, kind: Any, rings: list[tuple[GeoPoint, ...]]) -> None:
         key = "inclusion" if kind is None else str(kind).strip().lower()
         if key not in _POLYGON_KINDS:
             raise ZoneError(f"{name}: unknown polygon kind {kind!r}; use inclusion, exclusion or fence")
-        self.zones.append(make_zone(name, _POLYGON_KINDS[key], rings[0], tuple(rings[1:])))
+        self.zones.append(make_zone(name, _POLYGON_KINDS[key], rings[0], tuple(rings[1:]), self.zone_id, self.capacity))
 
     def line(self, name: str, kind: Any, pts: tuple[GeoPoint, ...]) -> None:
         if kind is not None and str(kind).lower() != "route":
@@ -275,13 +305,14 @@ def _kml_ring(boundary: ET.Element, where: str) -> tuple[GeoPoint, ...]:
     return _ring(_kml_coords(coords, where), where)
 
 
-def _kml_kind(pm: ET.Element) -> str | None:
+def _kml_data(pm: ET.Element, key: str) -> str | None:
+    """A Placemark's ExtendedData value `key` (Data/value or SimpleData), or None."""
     for data in _find_all(pm, "Data"):
-        if data.get("name") == "kind":
+        if data.get("name") == key:
             value = next((c for c in data if _local(c.tag) == "value"), None)
             return (value.text or "").strip() if value is not None else None
     for sd in _find_all(pm, "SimpleData"):
-        if sd.get("name") == "kind":
+        if sd.get("name") == key:
             return (sd.text or "").strip()
     return None
 
@@ -303,7 +334,9 @@ def zones_from_kml(text: str) -> ZoneSet:
     for i, pm in enumerate(placemarks):
         name_el = next((c for c in pm if _local(c.tag) == "name"), None)
         name = (name_el.text or "").strip() if name_el is not None and name_el.text else f"placemark {i}"
-        kind = _kml_kind(pm)
+        kind = _kml_data(pm, "kind")
+        builder.feature(i, pm.get("id") or _kml_data(pm, "id"), name,
+                        _kml_data(pm, "capacity") or _kml_data(pm, "safe_capacity"))
         found = False
         for el in pm.iter():
             tag = _local(el.tag)

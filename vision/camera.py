@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vision.geodesy import enu_to_latlon
+from missions.geo import enu_to_latlon
 
 # camera axes (x right, y down, z forward) expressed in the level, north-facing world frame
 _CAMERA_TO_LEVEL = ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, -1.0, 0.0))

@@ -1,5 +1,5 @@
 """Frozen records that leave the vision package: detections, per-frame results, people on the ground,
-zone and grid-cell counts, crowd observations and stream status. Units are in the field names.
+crowd observations, stream status and worker statistics. Units are in the field names.
 
 These are the only things a vision worker sends to the station (small, picklable, no frames).
 """
@@ -67,34 +67,6 @@ class FrameResult:
     people: tuple[PersonOnGround, ...] = ()
     pose_missing: bool = False
     timings: FrameTimings = field(default_factory=FrameTimings)
-
-
-@dataclass(frozen=True)
-class ZoneCount:
-    """People currently counted inside a zone, against its safe capacity."""
-
-    zone_id: str
-    count: int
-    capacity_persons: int
-    time_s: float
-
-    @property
-    def over_capacity(self) -> bool:
-        return self.count > self.capacity_persons
-
-
-@dataclass(frozen=True)
-class CellCount:
-    """People currently counted in one cell of the fixed city grid (cell indices east, north of the origin)."""
-
-    cell_east: int
-    cell_north: int
-    count: int
-    time_s: float
-
-    @property
-    def cell_id(self) -> str:
-        return f"{self.cell_east}:{self.cell_north}"
 
 
 @dataclass(frozen=True)

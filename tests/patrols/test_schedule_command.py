@@ -66,7 +66,7 @@ FAR_AWAY = {"type": "Polygon", "coordinates": [[[112.50, 23.10], [112.501, 23.10
     ("missing file", ["--cron", "0 * * * *", "--zone", "MISSING"], "not found"),
     ("empty file", ["--cron", "0 * * * *", "--zone", "EMPTY"], "is empty"),
     ("not UTF-8", ["--cron", "0 * * * *", "--zone", "BINARY"], "not UTF-8"),
-    ("not JSON", ["--cron", "0 * * * *", "--zone", "GARBAGE"], ""),
+    ("not JSON", ["--cron", "0 * * * *", "--zone", "GARBAGE"], "the zone file is not valid JSON"),
     ("a directory", ["--cron", "0 * * * *", "--zone", "DIR"], "is a directory"),
     ("self-intersecting polygon", ["--cron", "0 * * * *", "--zone", "CROSSING"], "intersect"),
     ("zone outside the fence", ["--cron", "0 * * * *", "--zone", "FAR"], "outside the geofence"),

@@ -1,4 +1,5 @@
-"""Shared fixtures for the vision tests: real weights and footage from ../shared by path, one detector per session."""
+"""Shared fixtures for the vision tests: real weights and footage from ../shared by path (missing ones: the rule of
+tests/shared.need), one detector per session."""
 from __future__ import annotations
 
 import os
@@ -6,20 +7,19 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
-MODEL = SHARED / "models" / "yolo11n_from_int8.pt"
-DATA = SHARED / "data"
+from tests.shared import DATA, MODELS, ROOT, need
+
+MODEL = MODELS / "yolo11n_from_int8.pt"
 PETS = DATA / "pets2009_s2l1_elevated.avi"
 STREET = DATA / "street_1080p.mp4"
-VISDRONE = sorted((DATA / "visdrone").glob("*_masked.png"))
+VISDRONE_DIR = DATA / "visdrone"
 CACHE = Path(os.environ.get("SKYGUARD_CACHE_DIR") or ROOT / ".cache")  # as vision.detector.default_cache_dir
 
 
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is not on this machine")
-    return path
+def visdrone(index: int) -> Path:
+    """The index-th masked VisDrone frame (sorted by name), or the missing-data rule naming what is missing."""
+    frames = sorted(need(VISDRONE_DIR).glob("*_masked.png"))
+    return frames[index] if index < len(frames) else need(VISDRONE_DIR / f"*_masked.png (frame {index + 1} of them)")
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from vision.camera import (
     ground_footprint,
     pixels_to_ground,
 )
-from vision.geodesy import latlon_to_enu
+from missions.geo import latlon_to_enu
 
 CAM = CameraModel.from_hfov(1920, 1080, 84.0)
 LAT, LON = 22.05, 112.46

@@ -5,25 +5,27 @@ import cv2
 import pytest
 
 from groundstation.cli import main
-from tests.vision.conftest import CACHE, DATA, MODEL, PETS, VISDRONE, need
+from tests.shared import DATA, need
+from tests.vision.conftest import CACHE, MODEL, PETS, visdrone
 
 COMMON = ["--model", str(MODEL), "--cache-dir", str(CACHE)]
 
 
 def test_eval_json_format_and_groups(tmp_path, capsys):
-    need(MODEL), need(PETS), need(VISDRONE[1])
+    need(MODEL), need(PETS)
+    frame = visdrone(1)
     truth = tmp_path / "truth.json"
     truth.write_text(json.dumps([
         {"file": PETS.name, "frame": 3, "count": 3},
         {"file": PETS.name, "frame": 0, "count": 3},
-        {"file": f"visdrone/{VISDRONE[1].name}", "frame": None, "count": 29, "source": "annotation"},
+        {"file": f"visdrone/{frame.name}", "frame": None, "count": 29, "source": "annotation"},
     ]))
     rc = main(["vision", "eval", "--truth", str(truth), "--root", str(DATA), "--json", *COMMON])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"items", "groups"}
     assert [(i["file"], i["frame"], i["true"]) for i in out["items"]] == [
-        (PETS.name, 3, 3), (PETS.name, 0, 3), (f"visdrone/{VISDRONE[1].name}", None, 29)]
+        (PETS.name, 3, 3), (PETS.name, 0, 3), (f"visdrone/{frame.name}", None, 29)]
     assert all(set(i) == {"file", "frame", "true", "pred"} and isinstance(i["pred"], int) for i in out["items"])
     assert set(out["groups"]) == {PETS.name, "visdrone"}
     pets = out["groups"][PETS.name]
@@ -37,6 +39,7 @@ def test_eval_json_format_and_groups(tmp_path, capsys):
 
 
 def test_eval_text_output_and_bad_truth(tmp_path, capsys):
+    need(MODEL), need(PETS)
     truth = tmp_path / "t.json"
     truth.write_text(json.dumps([{"file": PETS.name, "frame": 900, "count": 1}]))
     assert main(["vision", "eval", "--truth", str(truth), "--root", str(DATA), *COMMON]) == 2
@@ -46,7 +49,7 @@ def test_eval_text_output_and_bad_truth(tmp_path, capsys):
 
 
 def test_count_video_json_lines_and_annotated_output(tmp_path, capsys):
-    need(PETS)
+    need(MODEL), need(PETS)
     out_video = tmp_path / "annotated.avi"
     rc = main(["vision", "count", str(PETS), "--json", "--max-frames", "4", "--imgsz", "480", "--out", str(out_video), *COMMON])
     assert rc == 0
@@ -61,7 +64,8 @@ def test_count_video_json_lines_and_annotated_output(tmp_path, capsys):
 
 
 def test_count_image_text(capsys):
-    assert main(["vision", "count", str(need(VISDRONE[0])), "--tiles", "2x3", *COMMON]) == 0
+    need(MODEL)
+    assert main(["vision", "count", str(visdrone(0)), "--tiles", "2x3", *COMMON]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("frame 0: ")
 
@@ -72,7 +76,7 @@ def test_count_image_text(capsys):
 ])
 def test_count_errors_are_clear(tmp_path, capsys, make, args, message):
     target = make(tmp_path)
-    source = str(tmp_path / "x.png") if target is None else str(PETS)
+    source = str(tmp_path / "x.png") if target is None else str(need(PETS))
     argv = ["vision", "count", source, "--cache-dir", str(CACHE)]
     argv += [*args, str(target)] if args else ["--model", str(MODEL)]
     assert main(argv) == 2
@@ -80,6 +84,7 @@ def test_count_errors_are_clear(tmp_path, capsys, make, args, message):
 
 
 def test_count_truncated_video_warns(tmp_path, capsys):
+    need(MODEL)
     cut = tmp_path / "cut.avi"
     data = need(PETS).read_bytes()
     cut.write_bytes(data[: len(data) // 20])

@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.vision.conftest import CACHE, MODEL, VISDRONE, need
+from tests.shared import need
+from tests.vision.conftest import CACHE, MODEL, visdrone
 from vision.detector import DetectorConfig, PersonDetector
 from vision.errors import ModelError, ModelNotFoundError, NoPersonClassError
 
@@ -77,8 +78,8 @@ def test_bad_frames_are_refused(detector):
 
 
 def test_tiles_find_small_people_in_a_drone_view():
-    image = cv2.imread(str(need(VISDRONE[0])))
-    det = PersonDetector(DetectorConfig(model_path=MODEL, imgsz=640, cache_dir=CACHE))
+    image = cv2.imread(str(visdrone(0)))
+    det = PersonDetector(DetectorConfig(model_path=need(MODEL), imgsz=640, cache_dir=CACHE))
     plain = det.detect(image, "off")
     tiled = det.detect(image, "auto")
     assert tiled.grid != (1, 1)  # no telemetry: decided from the frame itself
@@ -115,7 +116,7 @@ def test_tiling_decided_from_altitude_pitch_and_camera(detector):
 
 
 def test_pipelined_stream_detection_matches_frame_by_frame(pets_frames):
-    cfg = DetectorConfig(model_path=MODEL, imgsz=640, cache_dir=CACHE, precision="f32")
+    cfg = DetectorConfig(model_path=need(MODEL), imgsz=640, cache_dir=CACHE, precision="f32")
     one = PersonDetector(cfg)
     many = PersonDetector(DetectorConfig(**{**cfg.__dict__, "mode": "throughput"}))
     frames = pets_frames[:7]
@@ -130,7 +131,7 @@ def test_pipelined_stream_detection_matches_frame_by_frame(pets_frames):
 
 def test_pipelined_tiles_match_frame_by_frame(pets_frames):
     """Tiles in throughput mode run on their own requests (never the next frame's, which is in flight)."""
-    cfg = DetectorConfig(model_path=MODEL, imgsz=640, cache_dir=CACHE, precision="f32")
+    cfg = DetectorConfig(model_path=need(MODEL), imgsz=640, cache_dir=CACHE, precision="f32")
     one = PersonDetector(cfg)
     many = PersonDetector(DetectorConfig(**{**cfg.__dict__, "mode": "throughput"}))
     frames = pets_frames[:5]

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.vision.conftest import CACHE, MODEL, STREET, VISDRONE, need
+from tests.shared import need
+from tests.vision.conftest import CACHE, MODEL, STREET, visdrone
 from vision.detector import DetectorConfig, PersonDetector, file_sha256
 from vision.quantize import CalibrationUnavailable, calibration_digest, calibration_frames
 
@@ -93,9 +94,9 @@ def test_quantised_model_finds_the_people_in_a_pets_frame(int8_detector, pets_fr
 
 def test_tiles_can_run_at_another_precision(pets_frames):
     det = PersonDetector(DetectorConfig(model_path=need(MODEL), cache_dir=CACHE, precision="int8", tile_precision="f32",
-                                        calibration=STREET, **SMALL))
+                                        calibration=need(STREET), **SMALL))
     assert det.tile_precision == "f32" and det.precision.startswith("int8") and "tiles-f32" in det.version
-    image = cv2.imread(str(need(VISDRONE[0])))
+    image = cv2.imread(str(visdrone(0)))
     tiled = det.detect(image, "auto")
     assert tiled.grid != (1, 1) and len(tiled.detections) >= len(det.detect(image, "off").detections) + 5
 

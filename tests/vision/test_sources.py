@@ -5,7 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.vision.conftest import PETS, VISDRONE, need
+from tests.shared import need
+from tests.vision.conftest import PETS, visdrone
 from tests.vision.httpclip import ClipServer
 from vision.errors import NotAnImageError, SourceOpenError
 from vision.sources import FileSource, LatestFrameSlot, LiveSource, PushSource, is_live_target
@@ -26,7 +27,7 @@ def test_video_file_frames_in_order():
 
 
 def test_image_file_is_one_frame():
-    src = FileSource(need(VISDRONE[0]))
+    src = FileSource(visdrone(0))
     frames = list(src.frames())
     assert len(frames) == 1 and frames[0].image.shape == (1080, 1920, 3)
 

@@ -54,7 +54,8 @@ def test_without_the_fallback_torchvision_fails_here_or_is_native():
 
 
 def test_ultralytics_predict_works_through_the_fallback():
-    from tests.vision.conftest import MODEL, PETS, need
+    from tests.shared import need
+    from tests.vision.conftest import MODEL, PETS
 
     need(MODEL), need(PETS)
     proc = run_fresh(f"""

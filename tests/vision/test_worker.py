@@ -1,12 +1,13 @@
 """Worker processes: one per stream (spawn), small records only, a failing stream never stops the others,
-frames without a pose are flagged, frames with one are placed on the ground."""
+frames without a pose are flagged, frames with one are placed on the ground and their crowds reported."""
+import math
 import pickle
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.vision.conftest import CACHE, MODEL, PETS, need
+from tests.shared import need
+from tests.vision.conftest import CACHE, MODEL, PETS
 from vision.camera import CameraModel
 from vision.detector import DetectorConfig
 from vision.pipeline import GeoConfig
@@ -40,7 +41,9 @@ def test_workers_serve_streams_independently(tmp_path):
     detector = DetectorConfig(model_path=MODEL, imgsz=480, cache_dir=CACHE)
     camera = CameraModel.from_hfov(480, 360, 60.0)
     workers = VisionWorkers()
-    workers.start(StreamSpec("good", str(PETS), "drone-1", detector, GeoConfig(camera), tiles="off", max_frames=10))
+    # people linked by gaps up to 100 m: everyone this camera places on the plaza is one crowd of 2 or more
+    geo = GeoConfig(camera, crowd_radius_m=100.0, crowd_min_people=2)
+    workers.start(StreamSpec("good", str(PETS), "drone-1", detector, geo, tiles="off", max_frames=10))
     workers.start(StreamSpec("bad", str(corrupt), "drone-2", detector, tiles="off"))
     workers.start(StreamSpec("nomodel", str(PETS), "drone-3", DetectorConfig(model_path=tmp_path / "missing.pt")))
     # media times 0.0 .. 0.9 s; poses only at 0.0 and 0.1 s (+0.5 s extrapolation), so later frames have none
@@ -72,7 +75,18 @@ def test_workers_serve_streams_independently(tmp_path):
     assert person.drone_id == "drone-1" and person.uncertainty_m > 0
     stats = [r for r in by_type[WorkerStats] if r.stream_id == "good"][0]
     assert stats.frames_analysed == 10 and stats.peak_rss_mb > 0
-    assert all(isinstance(c, CrowdObservation) for c in by_type.get(CrowdObservation, []))
+    # one crowd observation per frame with two or more people placed, made of exactly those people
+    placed = {f.capture_time_s: f for f in frames if len(f.people) >= 2}
+    crowds = by_type.get(CrowdObservation, [])
+    assert placed and sorted(c.time_s for c in crowds) == sorted(placed)
+    for crowd in crowds:
+        people = placed[crowd.time_s].people
+        assert crowd.drone_id == "drone-1" and crowd.count == len(people)
+        assert crowd.centroid_lat_deg == pytest.approx(sum(p.lat_deg for p in people) / len(people), abs=1e-9)
+        assert crowd.centroid_lon_deg == pytest.approx(sum(p.lon_deg for p in people) / len(people), abs=1e-9)
+        assert crowd.radius_m >= 50.0  # at least half the linking distance
+        assert crowd.density_per_m2 == pytest.approx(crowd.count / (math.pi * crowd.radius_m ** 2))
+        assert 0 < crowd.confidence <= 1
 
 
 def test_a_killed_worker_is_reported_and_others_continue():
