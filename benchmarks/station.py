@@ -24,9 +24,9 @@ from pathlib import Path
 import psutil
 
 from groundstation.config import load_config
-from groundstation.core import CommandRequest
-from groundstation.station import Station
-from groundstation.storage import StorageReader
+from groundstation.core.records import CommandRequest
+from groundstation.shell.station import Station
+from groundstation.shell.storage import StorageReader
 
 # What MAVProxy asks ArduPilot for ("streamrate 4" on every stream group), with position and attitude at
 # 10 Hz as a map display wants them: ~100 messages/s per vehicle with heartbeats.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -21,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from groundstation.config import parse_config  # noqa: E402
-from groundstation.core import CommandRequest  # noqa: E402
-from groundstation.station import Station  # noqa: E402
-from groundstation.storage import StorageReader  # noqa: E402
+from groundstation.core.records import CommandRequest  # noqa: E402
+from groundstation.shell.station import Station  # noqa: E402
+from groundstation.shell.storage import StorageReader  # noqa: E402
 from sim.fleet import SimFleet  # noqa: E402
 
 

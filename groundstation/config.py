@@ -11,7 +11,6 @@ See config/example.toml for every field documented.
 """
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from pathlib import Path
@@ -58,6 +57,8 @@ class VehicleConfig(_Frozen):
     link_timeout_s: float = Field(default=3.0, gt=0.0, le=60.0)
     # MAVLink message name -> Hz requested with SET_MESSAGE_INTERVAL; unset: telemetry's default set
     stream_rates_hz: dict[str, float] | None = None
+    # the loudspeaker on the vehicle's companion computer (HTTP endpoint; the crowd response plays its message there)
+    speaker_url: str | None = Field(default=None, pattern=r"^https?://[A-Za-z0-9_.\-\[\]:]+(/.*)?$")
 
     @field_validator("stream_rates_hz")
     @classmethod
@@ -92,6 +93,13 @@ class Limits(_Frozen):
     # command an RTL when an airborne vehicle falls below the reserve (it is checked like any command)
     auto_rtl_below_reserve: bool = True
 
+    def plan_limits(self):
+        """The altitude limits a planned patrol must keep (missions.planner.PlanLimits): above 120 m only when
+        max_alt_rel_m allows it."""
+        from missions.planner import PlanLimits
+
+        return PlanLimits(max_alt_m=self.max_alt_rel_m, allow_above_120_m=self.max_alt_rel_m > 120.0)
+
     @model_validator(mode="after")
     def _consistent(self) -> "Limits":
         problems = _limits_inconsistencies(self.model_dump())
@@ -120,6 +128,8 @@ def _polygon_problem(points: list[tuple[float, float]]) -> str | None:
     """Why a lat/lon ring is not a usable fence polygon, or None."""
     import shapely  # pure geometry, imported lazily so config loading stays cheap when unused
 
+    from missions.geo import GeoPoint, LocalFrame
+
     if len(points) < 3:
         return f"a polygon needs at least 3 points, got {len(points)}"
     polygon = shapely.Polygon([(lon, lat) for lat, lon in points])
@@ -128,9 +138,8 @@ def _polygon_problem(points: list[tuple[float, float]]) -> str | None:
         if reason.startswith(("Self-intersection", "Ring Self-intersection")):
             return f"polygon crosses itself ({reason})"
         return f"polygon is not usable ({reason})"
-    # area in m^2 on a local projection (1 degree of latitude ~ 111.32 km)
-    lat_mid = sum(lat for lat, _ in points) / len(points)
-    area_m2 = polygon.area * 111_320.0**2 * math.cos(math.radians(lat_mid))
+    centre = GeoPoint(sum(lat for lat, _ in points) / len(points), sum(lon for _, lon in points) / len(points))
+    area_m2 = LocalFrame(centre).project(polygon).area
     if area_m2 < 1.0:
         return "polygon has no area (points are collinear or repeated)"
     return None
@@ -161,6 +170,21 @@ class Geofence(_Frozen):
             raise ValueError("; ".join(problems))
         return polygons
 
+    def plan_fence(self, home):
+        """The fence a planned patrol goes up with (missions.mission.Fence): the inclusion polygon, the exclusions and,
+        when `home` (a missions.geo.GeoPoint) is given, the radius_m circle around it; None when that leaves no
+        inclusion (a radius-only fence without a home)."""
+        from missions.geo import GeoPoint
+        from missions.mission import Fence, FenceCircle, FencePolygon
+
+        polygons = [FencePolygon(True, tuple(GeoPoint(lat, lon) for lat, lon in self.inclusion))] \
+            if self.inclusion is not None else []
+        polygons += [FencePolygon(False, tuple(GeoPoint(lat, lon) for lat, lon in ex)) for ex in self.exclusions]
+        circles = (FenceCircle(True, home, self.radius_m),) if self.radius_m is not None and home is not None else ()
+        if self.inclusion is None and not circles:
+            return None
+        return Fence(polygons=tuple(polygons), circles=circles)
+
     @model_validator(mode="after")
     def _something_to_enforce(self) -> "Geofence":
         if self.inclusion is None and self.radius_m is None:
@@ -188,7 +212,7 @@ class PatrolSettings(_Frozen):
                               reserve_pct=self.reserve_pct)
 
     def policy(self):
-        from groundstation.patrols import PatrolPolicy
+        from groundstation.core.patrols import PatrolPolicy
 
         return PatrolPolicy(self.profile(), self.speed_m_s, self.launch_overhead_s, self.handover_s)
 
@@ -227,7 +251,8 @@ class CameraConfig(_Frozen):
 
 
 class CountingConfig(_Frozen):
-    """[counting]: zones (GeoJSON polygons, each with a `capacity` property), the fixed city grid, gatherings."""
+    """[counting]: zones (a zone file, GeoJSON or KML: polygons each with a `capacity` property; see
+    missions.areas), the fixed city grid, gatherings."""
 
     zones_file: Path | None = None
     grid_cell_m: float = Field(default=50.0, gt=0.0, le=10_000.0)
@@ -240,23 +265,145 @@ class CountingConfig(_Frozen):
     record_interval_s: float = Field(default=10.0, gt=0.0, le=3600.0)  # count rows on change and this often
 
     def zones(self):
-        """The zones of zones_file (vision.counting.Zone); raises OSError / ValueError."""
+        """The counting zones of zones_file (missions.areas.CountingZone); raises OSError, UnicodeDecodeError or
+        missions.errors.ZoneError (what is wrong with the file)."""
         if self.zones_file is None:
             return ()
-        import json
+        from missions.areas import counting_zones_from_text
 
-        from vision.counting import zones_from_geojson
-
-        return zones_from_geojson(json.loads(self.zones_file.read_text(encoding="utf-8")))
+        return counting_zones_from_text(self.zones_file.read_text(encoding="utf-8"), self.zones_file.name)
 
     def policy(self):
         """The core's crowds.CountingPolicy."""
-        from groundstation.crowds import CountingPolicy
-        from vision.counting import CityGrid
+        from groundstation.core.crowds import CountingPolicy
+        from missions.areas import CityGrid
 
         grid = None if self.grid_origin is None else CityGrid(self.grid_origin[0], self.grid_origin[1], self.grid_cell_m)
         return CountingPolicy(self.zones(), grid, self.hold_s, self.clear_s, self.window_s, self.merge_radius_m,
                               self.record_interval_s)
+
+
+_MESSAGES = {"zh-cmn": "{zone}：请戴好口罩，不要聚集",
+             "zh-yue": "{zone}：請戴好口罩，唔好聚集",
+             "en": "{zone}: please wear a mask and do not gather"}
+
+
+def _message_problems(messages: dict[str, str]) -> list[str]:
+    from speech import TemplateError, UnknownLanguage, language, placeholders
+
+    problems = []
+    for code, template in messages.items():
+        try:
+            language(code)
+            placeholders(template)
+        except (UnknownLanguage, TemplateError) as exc:
+            problems.append(f"{code}: {exc}")
+    return problems
+
+
+class ZoneResponseConfig(_Frozen):
+    """One [[response.zones]] entry: how one counting zone's gatherings are answered (unset: [response]'s)."""
+
+    zone: str = Field(min_length=1)  # the zone's id or name in [counting] zones_file
+    mode: Literal["auto", "approve", "watch-only"] | None = None
+    approval_timeout_s: float | None = Field(default=None, gt=0.0, le=3600.0)
+    on_approval_timeout: Literal["drop", "proceed"] | None = None
+    cooldown_s: float | None = Field(default=None, ge=0.0, le=86_400.0)
+    messages: dict[str, str] | None = None  # language -> template; unset: [response].messages
+    names: dict[str, str] = Field(default_factory=dict)  # language -> the zone's name as spoken in it
+
+    @field_validator("messages")
+    @classmethod
+    def _messages(cls, messages: dict[str, str] | None) -> dict[str, str] | None:
+        problems = _message_problems(messages or {})
+        if problems:
+            raise ValueError("; ".join(problems))
+        return messages
+
+
+class ResponseSettings(_Frozen):
+    """[response]: the crowd response (groundstation/core/response.py): which drone goes, how it screens
+    temperatures and broadcasts, when a crowd counts as dispersed. See config/example.toml for each field."""
+
+    mode: Literal["auto", "approve", "watch-only"] = "auto"
+    approval_timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    on_approval_timeout: Literal["drop", "proceed"] = "drop"
+    messages: dict[str, str] = Field(default_factory=lambda: dict(_MESSAGES))
+    zones: list[ZoneResponseConfig] = Field(default_factory=list)
+    approach_alt_m: float = Field(default=20.0, gt=0.0, le=120.0)
+    min_alt_over_people_m: float = Field(default=15.0, ge=5.0, le=120.0)
+    arrive_m: float = Field(default=6.0, gt=0.0, le=100.0)
+    transit_timeout_s: float = Field(default=300.0, gt=0.0, le=3600.0)
+    thermal_component_id: int = Field(default=101, ge=1, le=255)
+    thermal_frames: int = Field(default=3, ge=1, le=50)
+    thermal_timeout_s: float = Field(default=60.0, gt=0.0, le=600.0)
+    ambient_c: float = Field(default=25.0, gt=-60.0, lt=70.0)  # the air temperature (distance correction)
+    fever_threshold_c: float = Field(default=37.3, ge=35.0, le=42.0)
+    min_measured_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    fever_watch_s: float = Field(default=120.0, ge=0.0, le=3600.0)
+    broadcast: Literal["speaker", "relay"] = "speaker"
+    broadcast_repeat: int = Field(default=3, ge=1, le=100)
+    relay_number: int = Field(default=0, ge=0, le=15)
+    relay_clip_s: float = Field(default=6.0, gt=0.0, le=600.0)
+    max_broadcasts: int = Field(default=3, ge=1, le=20)
+    verify_window_s: float = Field(default=45.0, gt=0.0, le=3600.0)
+    clear_s: float = Field(default=10.0, ge=0.0, le=3600.0)
+    rearm_fraction: float = Field(default=0.8, gt=0.0, le=1.0)
+    escalated_hold_s: float = Field(default=300.0, ge=0.0, le=3600.0)
+    cooldown_s: float = Field(default=300.0, ge=0.0, le=86_400.0)
+    max_response_s: float = Field(default=1200.0, gt=0.0, le=86_400.0)
+    planned_hover_s: float = Field(default=300.0, ge=0.0, le=3600.0)
+    hover_pct_per_min: float = Field(default=2.0, ge=0.0, le=100.0)
+    queue_timeout_s: float = Field(default=600.0, ge=0.0, le=86_400.0)
+    speech_engines: list[Literal["gtts", "espeak-ng"]] = Field(default_factory=lambda: ["gtts", "espeak-ng"],
+                                                             min_length=1)
+    gtts_timeout_s: float = Field(default=5.0, gt=0.0, le=60.0)
+    speech_cache_dir: Path = Path("var/speech")
+
+    @field_validator("messages")
+    @classmethod
+    def _messages(cls, messages: dict[str, str]) -> dict[str, str]:
+        problems = _message_problems(messages)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return messages
+
+    def policy(self, counting: "CountingConfig"):
+        """The core's ResponsePolicy: each counting zone's policy, its message rendered for that zone."""
+        from groundstation.core.response_data import ResponsePolicy, ZonePolicy
+        from speech import render
+
+        by_key = {z.zone: z for z in self.zones}
+        zones = {}
+        for zone in counting.zones() if counting.zones_file is not None else ():
+            z = by_key.get(zone.zone_id) or by_key.get(zone.name) or ZoneResponseConfig(zone=zone.zone_id)
+            templates = z.messages if z.messages is not None else self.messages
+            messages = tuple((code, render(t, {"zone": z.names.get(code, zone.name), "limit": zone.capacity_persons}))
+                             for code, t in templates.items())
+            zones[zone.zone_id] = ZonePolicy(z.mode or self.mode, z.approval_timeout_s or self.approval_timeout_s,
+                                             z.on_approval_timeout or self.on_approval_timeout, messages, z.cooldown_s)
+        fields = {name: getattr(self, name) for name in (
+            "approach_alt_m", "min_alt_over_people_m", "arrive_m", "transit_timeout_s", "thermal_component_id",
+            "thermal_frames", "thermal_timeout_s", "fever_threshold_c", "min_measured_fraction", "fever_watch_s",
+            "broadcast", "broadcast_repeat", "relay_number", "relay_clip_s", "max_broadcasts", "verify_window_s",
+            "clear_s", "rearm_fraction", "escalated_hold_s", "cooldown_s", "max_response_s", "planned_hover_s",
+            "hover_pct_per_min", "queue_timeout_s")}
+        return ResponsePolicy(zones=zones, default=ZonePolicy(self.mode, self.approval_timeout_s,
+                                                               self.on_approval_timeout, ()), **fields)
+
+    def screening(self):
+        """vision.thermal's ScreeningConfig for the thermal frames."""
+        from vision.thermal import ScreeningConfig
+
+        return ScreeningConfig(ambient_c=self.ambient_c, fever_threshold_c=self.fever_threshold_c)
+
+    def synthesizer(self):
+        """The speech synthesizer (engines in this order, cached in speech_cache_dir)."""
+        from speech import EspeakEngine, GttsEngine, Synthesizer
+
+        engines = [GttsEngine(timeout_s=self.gtts_timeout_s) if name == "gtts" else EspeakEngine()
+                   for name in self.speech_engines]
+        return Synthesizer(self.speech_cache_dir, engines)
 
 
 class StationConfig(_Frozen):
@@ -267,6 +414,7 @@ class StationConfig(_Frozen):
     patrols: PatrolSettings = Field(default_factory=PatrolSettings)
     cameras: list[CameraConfig] = Field(default_factory=list)
     counting: CountingConfig = Field(default_factory=CountingConfig)
+    response: ResponseSettings = Field(default_factory=ResponseSettings)
 
 
 def _render(error: dict[str, Any]) -> str:
@@ -331,6 +479,8 @@ def _vision_problems(raw: dict[str, Any]) -> list[str]:
                 problems.append(f"cameras.{i}.model_path: model file not found: {model}")
     counting = raw.get("counting")
     if isinstance(counting, dict) and isinstance(counting.get("zones_file"), str):
+        from missions.errors import ZoneError
+
         zones_file = counting["zones_file"]
         try:
             CountingConfig(zones_file=Path(zones_file)).zones()
@@ -338,8 +488,8 @@ def _vision_problems(raw: dict[str, Any]) -> list[str]:
             problems.append(f"counting.zones_file: zones file not found: {zones_file}")
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"counting.zones_file: cannot read {zones_file}: {exc}")
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
-            problems.append(f"counting.zones_file: {zones_file} is not a usable zones GeoJSON: {exc}")
+        except ZoneError as exc:
+            problems.append(f"counting.zones_file: {zones_file} is not a usable zones file: {exc}")
     return problems
 
 

@@ -1,4 +1,5 @@
-"""The `groundstation` command line: routes each subcommand to its module in groundstation/commands/."""
+"""The `groundstation` command line: routes each subcommand to its module here (groundstation/cli/); each module
+has `add_arguments(parser)` and `run(args) -> int`."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +7,7 @@ import importlib
 import logging
 import sys
 
-# subcommand -> (module under groundstation.commands, one-line help)
+# subcommand -> (module under groundstation.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run the station with a config file"),
     "demo": ("demo", "run the station against a simulated fleet (the README's main job)"),
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(f"groundstation.commands.{module_name}")
+        module = importlib.import_module(f"groundstation.cli.{module_name}")
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
         module.add_arguments(p)
         p.set_defaults(_run=module.run)

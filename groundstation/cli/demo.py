@@ -1,13 +1,13 @@
 """Run the station against a simulated fleet: starts the simulator as a child process, connects the station
 to every simulated vehicle (config/demo.toml's limits and geofence) and, unless --watch-only, flies a short
 demonstration through the station's checked command API: GUIDED, arm, take off, fly to a point inside the
-fence, a go-to outside the fence (refused by the station, on purpose), a patrol mission flown in AUTO that
+fence, a go-to outside the fence (refused by the station, on purpose), a patrol mission started in AUTO that
 ends with a return to launch.
 
 By default (no --scripted) the fleet patrols by itself: two recurring patrol schedules are stored in the demo
 database (config/demo-zones.geojson: a lawnmower over the "plaza" every 2 minutes, a perimeter of the
 "market" every 3 minutes, wall time; the first ones about 20 s after start), and the station fires them, assigns a ready drone with enough battery,
-launches it in AUTO and records every run (`groundstation schedule list --config config/demo.toml`).
+starts its mission in AUTO and records every run (`groundstation schedule list --config config/demo.toml`).
 --scripted flies the older scripted demonstration instead.
 
 Runs until Ctrl-C / SIGTERM (or --duration), then stops the station and the simulator. Everything is recorded
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import subprocess
 import sys
 import threading
@@ -55,7 +54,7 @@ def ensure_demo_schedules(config) -> None:
     """Store the demo's patrol schedules in the station database unless schedules of those names exist.
     A new schedule is stored as if created one interval ago, less FIRST_PATROL_AFTER_S: its first patrol
     flies soon after the demo starts instead of a whole interval later."""
-    from groundstation.schedules import NewSchedule, ScheduleInputError, add_schedule
+    from groundstation.shell.schedules import NewSchedule, ScheduleInputError, add_schedule
 
     for name, zone, pattern, alt_m, every_s in DEMO_SCHEDULES:
         try:
@@ -99,13 +98,15 @@ def _wait_listening(ports: list[int], sim: subprocess.Popen, timeout_s: float) -
 
 
 def _offset(lat_deg: float, lon_deg: float, north_m: float, east_m: float) -> tuple[float, float]:
-    return (lat_deg + north_m / 111_320.0,
-            lon_deg + east_m / (111_320.0 * math.cos(math.radians(lat_deg))))
+    from missions.geo import enu_to_latlon
+
+    lat, lon = enu_to_latlon(lat_deg, lon_deg, east_m, north_m)
+    return float(lat), float(lon)
 
 
 def _fly(station, vehicle_id: str, index: int, stop: threading.Event, ready_timeout_s: float) -> None:
     """One vehicle's demonstration flight, through the station's checked command API."""
-    from groundstation.core import CommandRequest
+    from groundstation.core.records import CommandRequest
 
     def wait(predicate, timeout_s: float, what: str) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -144,14 +145,14 @@ def _fly(station, vehicle_id: str, index: int, stop: threading.Event, ready_time
     items = [{"command": 16, "lat_deg": p[0], "lon_deg": p[1], "alt_m": TAKEOFF_ALT_M}
              for p in (_offset(home.lat_deg, home.lon_deg, n, e + 120.0 * index) for n, e in corners)]
     items.append({"command": 20})  # MAV_CMD_NAV_RETURN_TO_LAUNCH
-    if ask("upload_mission", items=items) and ask("set_mode", mode="AUTO"):
+    if ask("upload_mission", items=items) and ask("set_mission_current", seq=1) and ask("start_mission"):
         if wait(lambda s: not s.armed, 600, "the patrol and landing"):
             return
     ask("rtl")
     wait(lambda s: not s.armed, 300, "landing back home")
 
 def run(args: argparse.Namespace) -> int:
-    from groundstation.commands.run import apply_log_level, install_signal_handlers, load_or_report, serve
+    from groundstation.cli.run import apply_log_level, install_signal_handlers, load_or_report, serve
     from groundstation.config import VehicleConfig
 
     if not 1 <= args.vehicles <= 50:
@@ -176,8 +177,8 @@ def run(args: argparse.Namespace) -> int:
     config = config.model_copy(update={"vehicles": vehicles})
 
     if not args.watch_only and not args.scripted:
-        from groundstation.schedules import ScheduleInputError
-        from groundstation.storage import StorageError
+        from groundstation.shell.schedules import ScheduleInputError
+        from groundstation.shell.storage import StorageError
         try:
             ensure_demo_schedules(config)
         except (ScheduleInputError, StorageError) as exc:

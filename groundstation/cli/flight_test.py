@@ -3,6 +3,8 @@ fly 100 m, upload a 4-waypoint mission and read it back, AUTO to the last item, 
 
 Prints one line per step with its wall time (or one JSON object with --json). Refuses a vehicle without SIM_*
 parameters unless --allow-real-vehicle. Exit status 0 when every step passed, 1 when one failed, 2 on bad usage.
+The flight runs through a station (the station's checks, limits and audit trail, recorded in --db as requested
+by "flight-test"); --config takes the limits and geofence from a station config file.
 """
 from __future__ import annotations
 
@@ -18,24 +20,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alt-m", type=float, default=20.0, help="take-off and mission altitude (default 20)")
     parser.add_argument("--tlog-dir", default=None, help="write .tlog files of the test here")
     parser.add_argument("--vehicle-id", default="flight-test", help="name used in logs and tlog files")
+    parser.add_argument("--db", default="var/flight-test.sqlite",
+                        help="station database for the audit trail (default var/flight-test.sqlite)")
+    parser.add_argument("--config", default=None, help="take [limits] and [geofence] from this station config")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
-    from pathlib import Path
 
-    from groundstation.flighttest import FlightPlan, FlightTest
-    from telemetry.errors import InvalidRequest
-    from telemetry.vehicle import Vehicle
+    from groundstation.config import ConfigError, load_config, parse_config
+    from groundstation.shell.flighttest import FlightPlan, FlightTest
+    from groundstation.shell.station import Station
+    from groundstation.shell.storage import StorageError
 
     if not args.timeout_s > 0 or not 0 < args.alt_m <= 120:
         print("flight-test: --timeout-s must be > 0 and --alt-m in (0, 120]", file=sys.stderr)
         return 2
+    raw = {"station": {"name": "flight-test", "storage_path": args.db, "tlog_dir": args.tlog_dir},
+           "vehicles": [{"id": args.vehicle_id, "url": args.url}]}
     try:
-        vehicle = Vehicle(args.vehicle_id, args.url, tlog_dir=Path(args.tlog_dir) if args.tlog_dir else None)
-    except InvalidRequest as exc:
-        print(f"flight-test: {exc}", file=sys.stderr)
+        if args.config:
+            base = load_config(args.config)
+            raw["limits"] = base.limits.model_dump()
+            if base.geofence is not None:
+                raw["geofence"] = base.geofence.model_dump()
+        config = parse_config(raw, source="flight-test")
+    except ConfigError as exc:
+        problems = "; ".join(p.replace("vehicles.0.url: ", "bad link URL: ") for p in exc.problems)
+        print(f"flight-test: {problems}", file=sys.stderr)
         return 2
 
     def show(step) -> None:
@@ -44,11 +57,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"{mark} {step.name:<18} {step.wall_s:8.2f} s  {step.detail}", flush=True)
 
     plan = FlightPlan(alt_m=args.alt_m, timeout_s=args.timeout_s)
-    with vehicle:
-        report = FlightTest(vehicle, plan=plan, allow_real_vehicle=args.allow_real_vehicle, on_step=show).run()
+    try:
+        with Station(config) as station:
+            report = FlightTest(station, args.vehicle_id, plan=plan, allow_real_vehicle=args.allow_real_vehicle,
+                                on_step=show).run()
+    except StorageError as exc:
+        print(f"flight-test: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(report.to_dict()), flush=True)
     else:
         total = sum(s.wall_s for s in report.steps)
-        print(f"{'PASSED' if report.ok else 'FAILED'} in {total:.1f} s", flush=True)
+        print(f"{'PASSED' if report.ok else 'FAILED'} in {total:.1f} s (audit trail in {args.db})", flush=True)
     return 0 if report.ok else 1

@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-EXIT_BAD_INPUT = 2
+EXIT_BAD_INPUT = 2  # bad input, here and in `schedule`
+PATTERNS = ("lawnmower", "perimeter", "route", "orbit")  # as missions.planner.PATTERNS (not imported: nothing heavy
+# is loaded to build the parser)
 
 
-def _latlon(text: str) -> tuple[float, float]:
+def latlon(text: str) -> tuple[float, float]:
+    """An argparse type: LAT,LON in degrees."""
     try:
         lat, lon = (float(v) for v in text.split(","))
     except ValueError:
@@ -21,22 +24,28 @@ def _latlon(text: str) -> tuple[float, float]:
     return lat, lon
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_patrol_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say which patrol to plan: shared by `plan` and `schedule add`."""
     parser.add_argument("--zone", required=True, metavar="ZONE", help="zone file: GeoJSON (.geojson/.json) or KML (.kml)")
-    parser.add_argument("--pattern", required=True, choices=("lawnmower", "perimeter", "route", "orbit"))
+    parser.add_argument("--pattern", required=True, choices=PATTERNS)
     parser.add_argument("--alt", required=True, type=float, metavar="M", help="altitude above home (m)")
-    parser.add_argument("--out", required=True, metavar="PATROL.plan", help="QGroundControl .plan to write")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--camera-hfov", type=float, default=84.0, metavar="DEG", help="horizontal field of view (default 84)")
     parser.add_argument("--camera-vfov", type=float, default=66.0, metavar="DEG", help="vertical field of view (default 66)")
     parser.add_argument("--overlap", type=float, default=0.2, metavar="F", help="lawnmower side overlap, 0..1 (default 0.2)")
     parser.add_argument("--gimbal-pitch", type=float, default=-90.0, metavar="DEG", help="-90 = straight down (default)")
     parser.add_argument("--speed", type=float, default=8.0, metavar="M_S", help="cruise speed (default 8 m/s)")
     parser.add_argument("--zone-name", help="which inclusion zone, when the file has several")
-    parser.add_argument("--home", type=_latlon, metavar="LAT,LON", help="take-off and landing place (default: the file's home point, else the pattern's start)")
-    parser.add_argument("--inset", type=float, metavar="M", help="perimeter: distance in from the boundary (default half the swath)")
+    parser.add_argument("--home", type=latlon, metavar="LAT,LON",
+                        help="take-off and landing place (default: the file's home point, else the pattern's start)")
     parser.add_argument("--radius", type=float, default=50.0, metavar="M", help="orbit radius (default 50 m)")
-    parser.add_argument("--centre", type=_latlon, metavar="LAT,LON", help="orbit centre (default the file's orbit point, else the zone's centre)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_patrol_arguments(parser)
+    parser.add_argument("--out", required=True, metavar="PATROL.plan", help="QGroundControl .plan to write")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--inset", type=float, metavar="M", help="perimeter: distance in from the boundary (default half the swath)")
+    parser.add_argument("--centre", type=latlon, metavar="LAT,LON", help="orbit centre (default the file's orbit point, else the zone's centre)")
     parser.add_argument("--laps", type=int, default=1, help="orbit laps (default 1)")
     parser.add_argument("--loiter", type=float, default=0.0, metavar="S", help="hold at the end of the pattern (s)")
     parser.add_argument("--sweep-angle", type=float, metavar="DEG", help="lawnmower line direction, degrees from east (default: best)")
@@ -79,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
     from missions.errors import MissionError, PlanRefused
     from missions.estimate import VehicleProfile
     from missions.geo import GeoPoint
-    from missions.mission import Fence, FenceCircle, FencePolygon
     from missions.planner import PatrolSpec, PlanLimits, plan_patrol
     from missions.qgcplan import dumps_plan
     from missions.zone import zones_from_text
@@ -109,19 +117,8 @@ def run(args: argparse.Namespace) -> int:
                 cfg = load_config(args.config)
             except ConfigError as e:
                 return _fail(str(e))
-            max_alt = cfg.limits.max_alt_rel_m
-            limits = PlanLimits(max_alt_m=max_alt, allow_above_120_m=max_alt > 120.0)
-            gf = cfg.geofence
-            if gf is not None:
-                polys = []
-                if gf.inclusion is not None:
-                    polys.append(FencePolygon(True, tuple(GeoPoint(lat, lon) for lat, lon in gf.inclusion)))
-                polys += [FencePolygon(False, tuple(GeoPoint(lat, lon) for lat, lon in ex)) for ex in gf.exclusions]
-                circles = ()
-                if gf.radius_m is not None and home is not None:
-                    circles = (FenceCircle(True, home, gf.radius_m),)
-                if gf.inclusion is not None or circles:
-                    fence = Fence(polygons=tuple(polys), circles=circles)
+            limits = cfg.limits.plan_limits()
+            fence = cfg.geofence.plan_fence(home) if cfg.geofence is not None else None
         if args.max_alt is not None:
             limits = PlanLimits(max_alt_m=args.max_alt, allow_above_120_m=limits.allow_above_120_m)
         zones = zones_from_text(text, zone_path.name)

@@ -49,8 +49,8 @@ def status_line(station) -> str:
 
 def serve(config, stop: threading.Event, status_every_s: float = 30.0, on_started=None) -> int:
     """Run a Station until `stop` is set (the signal handlers set it); return the exit status."""
-    from groundstation.station import Station
-    from groundstation.storage import StorageError
+    from groundstation.shell.station import Station
+    from groundstation.shell.storage import StorageError
 
     station = Station(config)
     try:

@@ -21,15 +21,7 @@ import json
 import sys
 import time
 
-EXIT_BAD_INPUT = 2
-
-
-def _latlon(text: str) -> tuple[float, float]:
-    try:
-        lat, lon = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LAT,LON in degrees, got {text!r}") from None
-    return lat, lon
+from groundstation.cli.plan import EXIT_BAD_INPUT, add_patrol_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,9 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = sub.add_parser("add", help="add a schedule")
     common(add)
     add.add_argument("--name", required=True)
-    add.add_argument("--zone", required=True, metavar="ZONE", help="zone file: GeoJSON or KML")
-    add.add_argument("--pattern", required=True, choices=("lawnmower", "perimeter", "route", "orbit"))
-    add.add_argument("--alt", required=True, type=float, metavar="M", help="altitude above home (m)")
+    add_patrol_arguments(add)
     when = add.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", metavar="EXPR", help='5-field cron expression, e.g. "0 */2 * * *"')
     when.add_argument("--every", type=float, metavar="S", help="interval in seconds (at least 60)")
@@ -52,14 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--grace", type=float, metavar="S", help="missed-run grace period (default: the config's)")
     add.add_argument("--cover", type=float, metavar="S",
                      help="rotation: keep the zone covered this long after each fire, relieving drones in turn")
-    add.add_argument("--speed", type=float, default=8.0, metavar="M_S")
-    add.add_argument("--overlap", type=float, default=0.2, metavar="F")
-    add.add_argument("--gimbal-pitch", type=float, default=-90.0, metavar="DEG")
-    add.add_argument("--camera-hfov", type=float, default=84.0, metavar="DEG")
-    add.add_argument("--camera-vfov", type=float, default=66.0, metavar="DEG")
-    add.add_argument("--zone-name", help="which inclusion zone, when the file has several")
-    add.add_argument("--home", type=_latlon, metavar="LAT,LON", help="take-off place for planning (default: the file's)")
-    add.add_argument("--radius", type=float, default=50.0, metavar="M", help="orbit radius")
     add.add_argument("--json", action="store_true", help="print the stored schedule as JSON")
 
     ls = sub.add_parser("list", help="list schedules with their next fire time and last run")
@@ -87,8 +69,8 @@ def _when(t: float | None, tz_name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from groundstation.config import ConfigError, load_config
-    from groundstation.schedules import NewSchedule, ScheduleInputError, add_schedule, list_schedules, remove_schedule
-    from groundstation.storage import StorageError
+    from groundstation.shell.schedules import NewSchedule, ScheduleInputError, add_schedule, list_schedules, remove_schedule
+    from groundstation.shell.storage import StorageError
 
     config = None
     if args.config:

@@ -2,17 +2,18 @@
 counts, crowd observations, and gatherings (a zone over its safe capacity for ``hold_s``) and their dispersal.
 
 Pure: every function takes the state, the event and ``now_s`` (the station's wall clock, injected) and returns
-the new state and the rows to record; no clock, no I/O. The core (core.py) dispatches to it and wraps the
+the new state and the rows to record; no clock, no I/O. The core (dispatch.py) dispatches to it and wraps the
 rows into ``Record`` actions (``Note`` rows become event-log rows).
 
 Events in: ``StreamConfigured`` (from the shell, once per configured camera), ``VisionObserved`` (one
 analysed frame of a stream and/or its crowd observations), vision's ``StreamStatus`` and ``WorkerStats``,
 and the patrol ``Tick`` (people not seen for ``window_s`` leave the counts even when no frame comes).
 
-No double counting (as vision.counting.GroundRegistry, but immutable): a person keeps its identity while
-its (stream, track id) is seen; a new identity within ``merge_radius_m`` of a known person not seen in
-the same frame is that person (lost-and-found track, another drone's view, a repeated pass). Frames
-flagged ``pose_missing`` are recorded as such and never placed in zones or cells.
+No double counting: a person keeps its identity while its (stream, track id) is seen; a new identity within
+``merge_radius_m`` of a known person not seen in the same frame is that person (lost-and-found track,
+another drone's view, a repeated pass); two people seen in the same frame are always two people. Frames
+flagged ``pose_missing`` are recorded as such and never placed in zones or cells. The zones and the city
+grid are missions.areas' geometry.
 """
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from vision.counting import CityGrid, Zone
-from vision.geodesy import latlon_to_enu
-from vision.records import CellCount, CrowdObservation, FrameResult, PersonOnGround, StreamStatus, WorkerStats
+from missions.areas import CityGrid, CountingZone
+from missions.geo import latlon_to_enu
+from vision.records import CrowdObservation, FrameResult, PersonOnGround, StreamStatus, WorkerStats
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
@@ -34,7 +35,7 @@ _EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
 @dataclass(frozen=True)
 class CountingPolicy:
-    zones: tuple[Zone, ...] = ()
+    zones: tuple[CountingZone, ...] = ()
     grid: CityGrid | None = None  # None: no per-cell counts
     hold_s: float = 10.0  # a zone over capacity this long is a gathering
     clear_s: float = 5.0  # a gathering's zone back at or under capacity this long has dispersed
@@ -219,6 +220,16 @@ def initial(policy: CountingPolicy) -> CrowdState:
 
 
 @dataclass(frozen=True)
+class CellCount:
+    """People counted in one cell of the city grid (cell indices east and north of the grid's origin)."""
+
+    cell_east: int
+    cell_north: int
+    count: int
+    time_s: float
+
+
+@dataclass(frozen=True)
 class CrowdSnapshot:
     """What the map shows: latest zone counts (with gathering flags), occupied cells, recent crowds, streams."""
 
@@ -248,7 +259,7 @@ def snapshot(state: CrowdState, now_s: float) -> CrowdSnapshot:
 
 
 def _enu(origin: tuple[float, float], lat_deg: float, lon_deg: float) -> tuple[float, float]:
-    """East/north metres from origin, in the projection the vision side uses."""
+    """East/north metres from origin (missions.geo's local projection)."""
     east, north = latlon_to_enu(origin[0], origin[1], lat_deg, lon_deg)
     return float(east), float(north)
 

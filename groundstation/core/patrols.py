@@ -1,7 +1,7 @@
 """Automatic patrols, the pure half: stored schedules, patrol runs and the decisions about them.
 
 Nothing here reads a clock or touches a database: times come in as arguments (`now_s`, seconds since the
-epoch) and the shell (station.py, schedules.py) does the I/O. The station core (core.py) calls these
+epoch) and the shell (shell/station.py, shell/schedules.py) does the I/O. patrol_runs.py calls these
 functions and turns their answers into checked commands and recorded rows.
 
 Policies (also in README-level docs: config/example.toml [patrols]):
@@ -45,7 +45,7 @@ from telemetry.records import MissionItem, VehicleState
 UTC = timezone.utc
 RUN_STATUSES = ("planned", "launched", "completed", "aborted", "missed")
 DO_JUMP = 177
-LAUNCH_STEPS = ("upload", "first_item", "guided", "arm", "auto")  # then "flying"
+LAUNCH_STEPS = ("upload", "first_item", "guided", "arm", "start")  # then "flying"
 MISSED_RECORD_LIMIT = 100  # at most this many missed runs are recorded per schedule per tick (the newest)
 
 
@@ -154,7 +154,7 @@ class PatrolRun:
     items: tuple[MissionItem, ...]  # as uploaded (no home slot)
     index_map: tuple[int | None, ...]  # uploaded index -> index in the schedule's items (None: added DO_JUMP)
     status: str = "planned"
-    step: str = "upload"  # upload | first_item | guided | arm | auto | flying
+    step: str = "upload"  # upload | first_item | guided | arm | start | flying
     request_id: str | None = None  # the launch step's command in flight
     launched_at_s: float | None = None
     seen_auto: bool = False  # the vehicle was seen armed in AUTO after the launch
@@ -167,6 +167,7 @@ class PatrolRun:
     relief_run: str | None = None
     relief_problem: str | None = None  # why no relief could be launched (recorded once)
     mission_run_id: str | None = None
+    paused_by: str | None = None  # a crowd response has the drone (GUIDED over a crowd); the patrol resumes after
 
     @property
     def last_seq(self) -> int:

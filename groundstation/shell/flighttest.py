@@ -1,9 +1,13 @@
 """The scripted check flight behind `groundstation flight-test`: one vehicle, one step at a time.
 
 connect -> identify (simulator?) -> wait ready -> GUIDED -> arm -> take off to 20 m -> fly 100 m (guided go-to)
--> upload a 4-waypoint mission -> read it back and compare -> AUTO until the last item is reached -> RTL ->
-land -> disarm. Each step reports its wall time; the first failing step stops the test, and the vehicle is left
-as safe as it can be (RTL if airborne, LAND if RTL is refused, disarm if armed on the ground).
+-> upload a 4-waypoint mission -> read it back and compare -> start the mission (AUTO) until its last item is
+reached -> RTL -> land -> disarm. Each step reports its wall time; the first failing step stops the test, and the
+vehicle is left as safe as it can be (RTL if airborne, LAND if RTL is refused, disarm if armed on the ground).
+
+Every command goes through the running station's checked, audited command path (`Station.request`, requested by
+"flight-test"), exactly like an operator's: the same safety checks, the same audit rows. The test only reads
+the vehicle's link directly (its state, parameters, and the mission it holds) through `Station.vehicle_reader`.
 
 A vehicle without SIM_* parameters is refused before anything is armed unless `allow_real_vehicle` is set.
 The clock is injected (`clock`), so the timing in the report is whatever the caller's clock says.
@@ -14,17 +18,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from groundstation.core.records import CommandOutcome, CommandRequest
+from groundstation.shell.station import Station
 from missions.geo import GeoPoint, LocalFrame, distance_m
 from telemetry import codec
 from telemetry.errors import ParamError, TelemetryError
 from telemetry.mission_transfer import same_item
 from telemetry.records import MissionItem, VehicleState
-from telemetry.vehicle import Vehicle
 
 MAV_CMD_NAV_WAYPOINT = 16
-MAV_FRAME_GLOBAL = 0
 MAV_FRAME_GLOBAL_RELATIVE_ALT_INT = 6
 MAV_LANDED_STATE_ON_GROUND = 1
+REQUESTED_BY = "flight-test"
 
 
 def offset_deg(lat_deg: float, lon_deg: float, north_m: float, east_m: float) -> tuple[float, float]:
@@ -52,7 +57,7 @@ class FlightTestReport:
 
 
 class StepFailed(Exception):
-    """A step's check did not hold (the vehicle answered, but not as the test needs)."""
+    """A step's check did not hold (the vehicle or the station answered, but not as the test needs)."""
 
 
 @dataclass(frozen=True)
@@ -71,10 +76,12 @@ class FlightPlan:
 
 
 class FlightTest:
-    def __init__(self, vehicle: Vehicle, *, plan: FlightPlan = FlightPlan(), allow_real_vehicle: bool = False,
-                 on_step: Callable[[StepResult], None] = lambda step: None,
+    def __init__(self, station: Station, vehicle_id: str, *, plan: FlightPlan = FlightPlan(),
+                 allow_real_vehicle: bool = False, on_step: Callable[[StepResult], None] = lambda step: None,
                  clock: Callable[[], float] = time.monotonic):
-        self.v = vehicle
+        self.station = station
+        self.vehicle_id = vehicle_id
+        self.v = station.vehicle_reader(vehicle_id)
         self.plan = plan
         self.allow_real = allow_real_vehicle
         self.on_step = on_step
@@ -122,6 +129,17 @@ class FlightTest:
     def _wait(self, predicate: Callable[[VehicleState], bool], timeout_s: float, what: str) -> VehicleState:
         return self.v.wait_until(predicate, timeout_s, what)
 
+    def _command(self, action: str, args: dict | None = None, timeout_s: float = 60.0) -> CommandOutcome:
+        """One command through the station's checked, audited path; StepFailed unless it was accepted."""
+        future = self.station.request(CommandRequest(self.vehicle_id, action, args or {}, requested_by=REQUESTED_BY))
+        try:
+            outcome = future.result(timeout_s)
+        except TimeoutError:
+            raise StepFailed(f"{action}: no outcome from the station within {timeout_s:g} s") from None
+        if not outcome.ok:
+            raise StepFailed(f"{action} {outcome.status}: {outcome.reason}")
+        return outcome
+
     # --- the steps (each returns its detail line, raises on failure) --------------------------------
 
     def _connect(self, budget: float) -> str:
@@ -153,23 +171,24 @@ class FlightTest:
         return f"ready: GPS fix {s.gps_fix_type}, {s.satellites_visible} sats, battery {s.battery_pct}%, {home}"
 
     def _guided(self, budget: float) -> str:
-        self.v.set_mode("GUIDED", confirm_timeout_s=min(budget, 5.0))
+        self._command("set_mode", {"mode": "GUIDED"}, budget)
         return "mode GUIDED confirmed by HEARTBEAT"
 
     def _arm(self, budget: float) -> str:
-        ack = self.v.arm(confirm_timeout_s=min(budget, 5.0))
-        return f"armed (ACK after {ack.attempts} attempt(s), {ack.round_trip_s * 1000:.0f} ms)"
+        outcome = self._command("arm", timeout_s=budget)
+        return f"armed ({outcome.result_name}, {(outcome.round_trip_s or 0.0) * 1000:.0f} ms)"
 
     def _takeoff(self, budget: float) -> str:
         alt = self.plan.alt_m
-        self.v.takeoff(alt)
+        self._wait(lambda s: s.armed and s.mode == "GUIDED", budget, "armed in GUIDED")
+        self._command("takeoff", {"alt_rel_m": alt}, budget)
         s = self._wait(lambda s: s.alt_rel_m is not None and s.alt_rel_m >= alt - 1.0, budget, f"altitude {alt:g} m")
         return f"at {s.alt_rel_m:.1f} m"
 
     def _fly(self, budget: float) -> str:
         s = self.v.state
         lat, lon = offset_deg(s.lat_deg, s.lon_deg, self.plan.leg_m, 0.0)
-        self.v.goto(lat, lon, self.plan.alt_m)
+        self._command("goto", {"lat_deg": lat, "lon_deg": lon, "alt_rel_m": self.plan.alt_m}, budget)
         arrive = self.plan.arrive_m
         s2 = self._wait(lambda x: distance_m(x.lat_deg, x.lon_deg, lat, lon) <= arrive, budget,
                         f"arrival {self.plan.leg_m:g} m north")
@@ -178,39 +197,36 @@ class FlightTest:
 
     def _upload(self, budget: float) -> str:
         s = self.v.state
-        home = s.home or None
         side = self.plan.square_m
         corners = [(0.0, side), (-side, side), (-side, 0.0), (0.0, 0.0)]  # east, south-east, south, back
-        base_lat, base_lon = s.lat_deg, s.lon_deg
-        items = [MissionItem(MAV_CMD_NAV_WAYPOINT, frame=MAV_FRAME_GLOBAL,
-                             lat_deg=home.lat_deg if home else base_lat, lon_deg=home.lon_deg if home else base_lon,
-                             alt_m=(home.alt_amsl_m or 0.0) if home else 0.0)]  # seq 0: ArduPilot's home slot
+        items = []
         for north, east in corners:
-            lat, lon = offset_deg(base_lat, base_lon, north, east)
+            lat, lon = offset_deg(s.lat_deg, s.lon_deg, north, east)
             items.append(MissionItem(MAV_CMD_NAV_WAYPOINT, frame=MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
                                      lat_deg=lat, lon_deg=lon, alt_m=self.plan.alt_m))
         t0 = self.clock()
-        self.v.upload_mission(items, timeout_s=budget)
+        self._command("upload_mission", {"items": items}, budget)
         self._mission = items
-        return f"uploaded {len(items)} items (home + 4 waypoints) in {(self.clock() - t0) * 1000:.0f} ms"
+        return (f"uploaded {len(items) + 1} items (the station's home slot + 4 waypoints) in "
+                f"{(self.clock() - t0) * 1000:.0f} ms")
 
     def _read_back(self, budget: float) -> str:
         got = self.v.download_mission(timeout_s=budget)
         sent = self._mission
-        if len(got) != len(sent):
-            raise StepFailed(f"read back {len(got)} items, uploaded {len(sent)}")
-        bad = [i for i in range(1, len(sent)) if not same_item(sent[i], got[i])]
+        if len(got) != len(sent) + 1:
+            raise StepFailed(f"read back {len(got)} items, uploaded {len(sent) + 1} (with the home slot)")
+        bad = [i for i in range(len(sent)) if not same_item(sent[i], got[i + 1])]
         if bad:
             i = bad[0]
-            raise StepFailed(f"item {i} differs: sent {sent[i]}, read back {got[i]}")
+            raise StepFailed(f"item {i + 1} differs: sent {sent[i]}, read back {got[i + 1]}")
         frames = sorted({g.frame for g in got[1:]})
         return f"{len(got)} items match (waypoint frames read back as {frames}; item 0 is home)"
 
     def _auto(self, budget: float) -> str:
-        last = len(self._mission) - 1
-        wp = self._mission[last]
-        self.v.set_current_mission_item(1)
-        self.v.set_mode("AUTO")
+        last = len(self._mission)  # seq of the last waypoint (seq 0 is home)
+        wp = self._mission[-1]
+        self._command("set_mission_current", {"seq": 1}, budget)
+        self._command("start_mission", timeout_s=budget)
         arrive = self.plan.arrive_m
 
         def done(s: VehicleState) -> bool:
@@ -222,7 +238,7 @@ class FlightTest:
         return f"AUTO reached item {last} (last reached {s.mission_reached_seq}, current {s.mission_seq})"
 
     def _rtl(self, budget: float) -> str:
-        self.v.rtl()
+        self._command("rtl", timeout_s=budget)
         home = self.v.state.home
         if home is None:
             raise StepFailed("vehicle never reported HOME_POSITION")
@@ -242,7 +258,7 @@ class FlightTest:
 
     def _land(self, budget: float) -> str:
         if self.v.state.armed:
-            self.v.land()
+            self._command("land", timeout_s=budget)
         s = self._wait(self._landed, budget, "landed")
         return f"on the ground at {s.alt_rel_m:.1f} m, mode {s.mode}"
 
@@ -252,7 +268,7 @@ class FlightTest:
             return "disarmed by the vehicle after landing"
         except TimeoutError:
             pass
-        self.v.disarm()
+        self._command("disarm", timeout_s=budget)
         return "disarmed by command"
 
     def _make_safe(self, budget: float) -> str:
@@ -262,19 +278,19 @@ class FlightTest:
         if not s.armed:
             return "vehicle disarmed: nothing to do"
         if self._landed(s):
-            self.v.disarm()
+            self._command("disarm", timeout_s=budget)
             return "armed on the ground: disarmed"
         try:
-            self.v.rtl()
+            self._command("rtl", timeout_s=budget)
             return "airborne: switched to RTL"
-        except TelemetryError as exc:
-            self.v.land()
+        except StepFailed as exc:
+            self._command("land", timeout_s=budget)
             return f"RTL failed ({exc}); switched to LAND"
 
     def _vehicle_info(self) -> dict:
         s = self.v.state
         return {
-            "id": self.v.vehicle_id,
+            "id": self.vehicle_id,
             "url": self.v.url,
             "sysid": s.system_id,
             "component": s.component_id,

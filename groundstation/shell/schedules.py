@@ -8,11 +8,11 @@ text and the pattern parameters for the record (zone_text, spec_json). The stati
 its own upload checks (fence, altitude, distance, battery) run again at every launch.
 
 Writing while a station runs is safe: the database is in WAL mode, writes wait for the station's writer
-(busy timeout), and the running station notices a changed schedules table on its next tick and reloads it.
+(busy timeout), and the running station notices a changed schedules table on its next tick and reloads it
+(through its storage writer: `load_for_station` runs on the writer's connection). The SQL is in storage.py.
 """
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 import uuid
@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from groundstation.patrols import PatrolSchedule, ResumePoint, StaleRun
-from groundstation.storage import StorageError, open_database
+from groundstation.core.patrols import PatrolSchedule, ResumePoint, StaleRun, resume_point
+from groundstation.shell import storage
 from telemetry.records import MissionItem
 
 
@@ -50,29 +50,6 @@ class NewSchedule:
     home: tuple[float, float] | None = None
     loiter_s: float = 0.0
     radius_m: float = 50.0
-
-
-def _fence_and_limits(config: Any, home):
-    """The config's geofence as a missions Fence (None without one) and its altitude limit."""
-    from missions.geo import GeoPoint
-    from missions.mission import Fence, FenceCircle, FencePolygon
-    from missions.planner import PlanLimits
-
-    if config is None:
-        return None, PlanLimits()
-    max_alt = config.limits.max_alt_rel_m
-    limits = PlanLimits(max_alt_m=max_alt, allow_above_120_m=max_alt > 120.0)
-    gf = config.geofence
-    if gf is None:
-        return None, limits
-    polys = []
-    if gf.inclusion is not None:
-        polys.append(FencePolygon(True, tuple(GeoPoint(lat, lon) for lat, lon in gf.inclusion)))
-    polys += [FencePolygon(False, tuple(GeoPoint(lat, lon) for lat, lon in ex)) for ex in gf.exclusions]
-    circles = (FenceCircle(True, home, gf.radius_m),) if gf.radius_m is not None and home is not None else ()
-    if gf.inclusion is None and not circles:
-        return None, limits
-    return Fence(polygons=tuple(polys), circles=circles), limits
 
 
 def _item(it) -> dict[str, Any]:
@@ -122,7 +99,10 @@ def plan_schedule(new: NewSchedule, config: Any = None) -> tuple[str, dict[str, 
     if config is not None:
         profile = config.patrols.profile()
     try:
-        fence, limits = _fence_and_limits(config, home)
+        from missions.planner import PlanLimits
+
+        limits = config.limits.plan_limits() if config is not None else PlanLimits()
+        fence = config.geofence.plan_fence(home) if config is not None and config.geofence is not None else None
         zones = zones_from_text(text, path.name)
         spec = PatrolSpec(pattern=new.pattern, alt_m=new.alt_m, speed_m_s=new.speed_m_s,
                           camera=Camera(hfov_deg=new.camera_hfov_deg, vfov_deg=new.camera_vfov_deg),
@@ -154,43 +134,27 @@ def plan_schedule(new: NewSchedule, config: Any = None) -> tuple[str, dict[str, 
 def add_schedule(db_path: str | Path, new: NewSchedule, now_s: float, config: Any = None) -> dict[str, Any]:
     """Validate and plan (ScheduleInputError), then store in one transaction; return the stored row."""
     text, spec_doc, plan_doc = plan_schedule(new, config)
-    schedule_id = uuid.uuid4().hex[:12]
-    conn = _open(db_path)
+    conn = storage.open_database(db_path)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                "INSERT INTO schedules (schedule_id, name, zone_file, zone_text, spec_json, plan_json, cron, interval_s,"
-                " tz_name, grace_s, cover_s, enabled, created_at_s, updated_at_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,1,?,?)",
-                (schedule_id, new.name.strip(), str(new.zone_path), text, json.dumps(spec_doc), json.dumps(plan_doc),
-                 new.cron.strip() if new.cron else None, new.interval_s, new.tz_name, new.grace_s, new.cover_s,
-                 now_s, now_s))
-            conn.execute("COMMIT")
-        except sqlite3.IntegrityError as e:
-            conn.execute("ROLLBACK")
-            if "UNIQUE" in str(e) and "name" in str(e):
-                raise ScheduleInputError(f"a schedule named {new.name.strip()!r} already exists") from None
-            raise StorageError(f"{db_path}: cannot store the schedule: {e}") from e
-        return _row_dict(conn.execute("SELECT * FROM schedules WHERE schedule_id = ?", (schedule_id,)).fetchone(), conn)
+        return storage.insert_schedule(conn, uuid.uuid4().hex[:12], new.name.strip(), str(new.zone_path), text,
+                                       spec_doc, plan_doc, new.cron.strip() if new.cron else None, new.interval_s,
+                                       new.tz_name, new.grace_s, new.cover_s, now_s)
+    except storage.DuplicateName as e:
+        raise ScheduleInputError(str(e)) from None
     finally:
         conn.close()
 
 
 def remove_schedule(db_path: str | Path, key: str) -> dict[str, Any]:
     """Remove a schedule by id or name (its recorded runs stay); ScheduleInputError if there is none."""
-    conn = _open(db_path)
+    conn = storage.open_database(db_path)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute("SELECT * FROM schedules WHERE schedule_id = ? OR name = ?", (key, key)).fetchone()
-        if row is None:
-            conn.execute("ROLLBACK")
-            raise ScheduleInputError(f"no schedule with id or name {key!r}")
-        out = _row_dict(row, conn)
-        conn.execute("DELETE FROM schedules WHERE schedule_id = ?", (out["schedule_id"],))
-        conn.execute("COMMIT")
-        return out
+        out = storage.delete_schedule(conn, key)
     finally:
         conn.close()
+    if out is None:
+        raise ScheduleInputError(f"no schedule with id or name {key!r}")
+    return out
 
 
 def list_schedules(db_path: str | Path, now_s: float) -> list[dict[str, Any]]:
@@ -198,13 +162,12 @@ def list_schedules(db_path: str | Path, now_s: float) -> list[dict[str, Any]]:
     from missions.errors import MissionError
     from missions.schedule import next_fire
 
-    conn = _open(db_path)
+    conn = storage.open_database(db_path)
     try:
-        rows = [_row_dict(r, conn) for r in conn.execute("SELECT * FROM schedules ORDER BY created_at_s, name")]
+        rows = storage.schedule_rows(conn)
         for r in rows:
-            last = conn.execute("SELECT run_id, status, reason, vehicle_id FROM patrol_runs WHERE schedule_id = ?"
-                                " ORDER BY planned_at_s DESC, rowid DESC LIMIT 1", (r["schedule_id"],)).fetchone()
-            r["last_run"] = None if last is None else dict(zip(("run_id", "status", "reason", "vehicle_id"), last))
+            last = storage.latest_patrol_run(conn, r["schedule_id"])
+            r["last_run"] = None if last is None else {k: last[k] for k in ("run_id", "status", "reason", "vehicle_id")}
             try:
                 nxt = next_fire(to_patrol_schedule(r).as_schedule(),
                                 datetime.fromtimestamp(max(now_s, r["last_fired_s"] or 0.0), timezone.utc))
@@ -214,22 +177,6 @@ def list_schedules(db_path: str | Path, now_s: float) -> list[dict[str, Any]]:
         return rows
     finally:
         conn.close()
-
-
-def _open(db_path: str | Path) -> sqlite3.Connection:
-    conn = open_database(db_path)
-    conn.row_factory = None
-    return conn
-
-
-def _row_dict(row: tuple, conn: sqlite3.Connection) -> dict[str, Any]:
-    names = [d[0] for d in conn.execute("SELECT * FROM schedules LIMIT 0").description]
-    d = dict(zip(names, row))
-    d["plan"] = json.loads(d.pop("plan_json"))
-    d["spec"] = json.loads(d.pop("spec_json"))
-    d.pop("zone_text", None)
-    d["enabled"] = bool(d["enabled"])
-    return d
 
 
 def to_patrol_schedule(row: dict[str, Any]) -> PatrolSchedule:
@@ -243,40 +190,35 @@ def to_patrol_schedule(row: dict[str, Any]) -> PatrolSchedule:
         cover_s=row["cover_s"])
 
 
-# --- what the running station reads (on its own read-only connection) ------------------------------------
+# --- what the running station reads (on the storage writer's connection, through StorageWriter.call) -------
 
 
-def fingerprint(conn: sqlite3.Connection) -> tuple:
-    """Changes whenever a schedule is added, removed or edited (not when the station records a firing)."""
-    return tuple(conn.execute("SELECT schedule_id, updated_at_s FROM schedules ORDER BY schedule_id").fetchall())
+SchedulesLoadedParts = tuple[tuple[PatrolSchedule, ...], dict[str, ResumePoint], tuple[StaleRun, ...]]
 
 
-def load_for_station(conn: sqlite3.Connection, *, at_start: bool) -> tuple[tuple[PatrolSchedule, ...],
-                                                                            dict[str, ResumePoint], tuple[StaleRun, ...]]:
-    """The schedules; and at start, each schedule's resume point and the runs left unfinished by a stop."""
-    names = [d[0] for d in conn.execute("SELECT * FROM schedules LIMIT 0").description]
-    schedules = []
-    for row in conn.execute("SELECT * FROM schedules ORDER BY schedule_id"):
-        d = dict(zip(names, row))
-        d["plan"] = json.loads(d.pop("plan_json"))
-        schedules.append(to_patrol_schedule(d))
+def load_for_station(conn: sqlite3.Connection, *, at_start: bool, seen: tuple | None = None
+                     ) -> tuple[tuple, SchedulesLoadedParts | None]:
+    """(fingerprint, parts): parts is None when the fingerprint equals `seen` (nothing changed). Parts are the
+    schedules and, at start, each schedule's resume point and the runs left unfinished by a stop."""
+    fingerprint = storage.schedules_fingerprint(conn)
+    if not at_start and fingerprint == seen:
+        return fingerprint, None
+    schedules = tuple(to_patrol_schedule(r) for r in storage.schedule_rows(conn, order="id"))
     resume: dict[str, ResumePoint] = {}
     stale: list[StaleRun] = []
     if at_start:
         for s in schedules:
-            last = conn.execute("SELECT run_id, status, resume_item FROM patrol_runs WHERE schedule_id = ? AND"
-                                " status IN ('launched', 'completed', 'aborted') AND relieves_run IS NULL"
-                                " ORDER BY planned_at_s DESC, rowid DESC LIMIT 1", (s.schedule_id,)).fetchone()
-            if last is not None and last[1] == "aborted" and last[2] is not None:
-                resume[s.schedule_id] = ResumePoint(last[0], int(last[2]))
+            last = storage.latest_patrol_run(conn, s.schedule_id, statuses=("launched", "completed", "aborted"),
+                                             first_runs_only=True)
+            if last is not None and last["status"] == "aborted" and last["resume_item"] is not None:
+                resume[s.schedule_id] = ResumePoint(last["run_id"], int(last["resume_item"]))
         by_id = {s.schedule_id: s for s in schedules}
-        from groundstation.patrols import resume_point
-        for run_id, sid, vid, status, reached, started in conn.execute(
-                "SELECT run_id, schedule_id, vehicle_id, status, last_reached_item, resume_from_item FROM patrol_runs"
-                " WHERE status IN ('planned', 'launched')"):
-            sched = by_id.get(sid)
+        for run in storage.unfinished_patrol_runs(conn):
+            sched = by_id.get(run["schedule_id"])
             point = None
-            if sched is not None and status == "launched":
-                point = resume_point(sched, reached) if reached is not None else started
-            stale.append(StaleRun(run_id, sid, vid, point))
-    return tuple(schedules), resume, tuple(stale)
+            if sched is not None and run["status"] == "launched":
+                reached = run["last_reached_item"]
+                point = resume_point(sched, reached) if reached is not None else run["resume_from_item"]
+            stale.append(StaleRun(run["run_id"], run["schedule_id"], run["vehicle_id"], point))
+    return fingerprint, (schedules, resume, tuple(stale))
+

@@ -1,12 +1,13 @@
 """The station shell: composes the fleet's links (telemetry/), the pure core and storage, and owns the threads.
 
 Threads and who owns what:
-- one core thread owns the domain state (`core.StationState`) and drains ONE bounded inbox (`Inbox`);
-  it supplies `now_s = time.time()` to `core.handle` and carries out the actions it returns;
+- one core thread owns the domain state (`core.state.StationState`) and drains ONE bounded inbox (`Inbox`);
+  it supplies `now_s = time.time()` to `core.dispatch.handle` and carries out the actions it returns;
 - link threads (inside telemetry/) only put events into the inbox, and never block doing so;
 - a small worker pool runs the blocking telemetry calls of `SendCommand` actions; each result comes back
   to the inbox as a `CommandFinished` event;
-- the storage writer thread owns the database connection (see storage.py). A command's audit row is
+- the storage writer thread owns the database connection (see storage.py; the patrol schedules are re-read
+  through it on each tick, when the table changed). A command's audit row is
   committed BEFORE the command is sent to the vehicle (write-ahead audit), so the record never misses a
   command that reached a vehicle.
 
@@ -17,7 +18,7 @@ Inbox policies (one bounded queue.Queue plus two side structures it controls):
   errors, vehicle set-up events): never dropped and never blocking: when the queue is full they go to an
   overflow list drained in order once the queue is empty (their rate is bounded by the links and the
   worker pool, so the overflow stays small);
-- vision frame results (VisionObserved, from groundstation/vision_streams.py): only the latest per stream is
+- vision frame results (VisionObserved, from shell/vision_streams.py): only the latest per stream is
   kept, like states (crowd observations of replaced frames are merged into the newer item, not dropped);
   vision stream status changes and worker stats are events that are never dropped;
 - operator command requests: refused at once (Future resolved as refused_by_station, and recorded) when
@@ -40,9 +41,12 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from groundstation import core
 from groundstation.config import StationConfig
-from groundstation.core import (
+from groundstation.core import crowds
+from groundstation.core.dispatch import handle
+from groundstation.core.patrols import PatrolState, SchedulesLoaded, Tick
+from groundstation.core.policy import Policy
+from groundstation.core.records import (
     CommandFinished,
     CommandOutcome,
     CommandRequest,
@@ -53,10 +57,12 @@ from groundstation.core import (
     SendCommand,
     VehicleConfigured,
     VehicleUnavailable,
+    plain,
 )
-from groundstation import crowds, schedules
-from groundstation.patrols import PatrolState, SchedulesLoaded, Tick
-from groundstation.storage import StorageWriter
+from groundstation.core.response_data import Broadcast, BroadcastFinished, ScreenThermal, StopBroadcast, ThermalScreened
+from groundstation.core.state import StationState, initial_state
+from groundstation.shell import schedules
+from groundstation.shell.storage import StorageError, StorageWriter
 from telemetry.errors import (
     CommandRefused,
     CommandTimeout,
@@ -229,7 +235,6 @@ class Station:
         an injected `clock`)."""
         self.config = config
         self._auto_tick = auto_tick
-        self._schedules_conn: sqlite3.Connection | None = None
         self._schedules_seen: tuple | None = None
         self._tick_lock = threading.Lock()
         self._ticker: threading.Thread | None = None
@@ -240,12 +245,13 @@ class Station:
         settings = config.station
         self._inbox = Inbox(settings.inbox_size)
         self._writer = StorageWriter(settings.storage_path)
-        self._state = core.initial_state(core.Policy.from_config(config.limits, config.geofence),
-                                         config.patrols.policy())
-        self._state = replace(self._state, crowds=crowds.initial(config.counting.policy()))
+        self._state = initial_state(Policy.from_config(config.limits, config.geofence), config.patrols.policy(),
+                                    config.counting.policy(), config.response.policy(config.counting))
+        self._screener: Any = None  # shell/screening.ThermalScreener, made at start
+        self._loudspeaker: Any = None  # shell/loudspeaker.Loudspeaker, made at start
         self._vision: Any = None  # vision_streams.VisionStreams when cameras are configured
         self._vision_latency_ms: dict[str, collections.deque[float]] = {}
-        self._published: core.StationState = self._state
+        self._published: StationState = self._state
         self._futures: dict[str, Future[CommandOutcome]] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
@@ -268,16 +274,15 @@ class Station:
         self._core_thread = threading.Thread(target=self._core_loop, name="station-core", daemon=True)
         self._core_thread.start()
         try:
-            self._schedules_conn = sqlite3.connect(settings_path(self.config), timeout=10.0, check_same_thread=False)
-            self._schedules_conn.execute("PRAGMA query_only=ON")
             self._load_schedules(at_start=True)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, StorageError, ValueError) as exc:
             log.error("cannot read the patrol schedules: %s", exc)
         if self._auto_tick:
             self._ticker = threading.Thread(target=self._tick_loop, name="station-ticker", daemon=True)
             self._ticker.start()
         if self.config.cameras:
             self._start_vision()
+        self._start_response()
         log.info("station %s: storage %s, %d vehicle(s)", self.config.station.name,
                  self.config.station.storage_path, len(self.config.vehicles))
         try:
@@ -312,10 +317,6 @@ class Station:
         self._ticker_stop.set()
         if self._ticker is not None:
             self._ticker.join(5.0)
-        with self._tick_lock:
-            if self._schedules_conn is not None:
-                self._schedules_conn.close()
-                self._schedules_conn = None
         if self._fleet is not None:
             try:
                 self._fleet.close()
@@ -378,7 +379,7 @@ class Station:
             return
         try:
             self._load_schedules(at_start=False)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StorageError, ValueError) as exc:
             log.error("cannot read the patrol schedules: %s", exc)
         self._inbox.put_event(Tick())
 
@@ -387,16 +388,14 @@ class Station:
         return self._published.patrols
 
     def _load_schedules(self, at_start: bool) -> None:
+        """Reload the schedules when the table changed (or at start): the query runs on the storage writer."""
         with self._tick_lock:
-            conn = self._schedules_conn
-            if conn is None:
-                return
-            seen = schedules.fingerprint(conn)
-            if not at_start and seen == self._schedules_seen:
-                return
-            loaded, resume, stale = schedules.load_for_station(conn, at_start=at_start)
-            self._schedules_seen = seen
-        self._inbox.put_event(SchedulesLoaded(loaded, resume, stale))
+            seen = self._schedules_seen
+            fingerprint, parts = self._writer.call(
+                lambda conn: schedules.load_for_station(conn, at_start=at_start, seen=seen))
+            self._schedules_seen = fingerprint
+        if parts is not None:
+            self._inbox.put_event(SchedulesLoaded(*parts))
 
     def _tick_loop(self) -> None:
         period = self.config.patrols.tick_s
@@ -421,7 +420,7 @@ class Station:
         return self._vision.alive() if self._vision is not None else {}
 
     def _start_vision(self) -> None:
-        from groundstation.vision_streams import VisionStreams
+        from groundstation.shell.vision_streams import VisionStreams
 
         for camera in self.config.cameras:
             self._inbox.put_event(crowds.StreamConfigured(camera.id, camera.vehicle_id, camera.source))
@@ -431,6 +430,16 @@ class Station:
         except Exception:  # the station and its links run without vision
             log.exception("cannot start the vision workers")
             self._vision = None
+
+    def vehicle_reader(self, vehicle_id: str) -> "VehicleReader":
+        """Read-only access to a vehicle's link for tools (state, parameters, the mission on board); every
+        command goes through request(). KeyError if the vehicle is not configured."""
+        if self._fleet is None:
+            raise KeyError(f"{vehicle_id}: the station is not running")
+        link = self._fleet.get(vehicle_id)
+        if link is None:
+            raise KeyError(f"{vehicle_id}: no such vehicle")
+        return VehicleReader(link)
 
     def snapshot(self) -> dict[str, VehicleState]:
         """Latest state per vehicle (link_up as the station sees it)."""
@@ -509,9 +518,15 @@ class Station:
 
     def _apply(self, event: object) -> None:
         try:
-            self._state, actions = core.handle(self._state, event, self._clock())  # type: ignore[arg-type]
-        except Exception:
+            self._state, actions = handle(self._state, event, self._clock())  # type: ignore[arg-type]
+        except Exception as exc:  # the core answers its own bugs; this is the last guard: a request still ends
             log.exception("core failed on %r; event skipped", event)
+            if isinstance(event, CommandRequest):
+                outcome = self._shell_refusal(event, f"internal error in the station core: {type(exc).__name__}: {exc}")
+                with self._lock:
+                    future = self._futures.pop(event.request_id, None)
+                if future is not None:
+                    future.set_result(outcome)
             return
         self._published = self._state
         if isinstance(event, crowds.VisionObserved) and event.frame is not None:
@@ -533,6 +548,11 @@ class Station:
                 except RuntimeError:  # pool shut down while stopping
                     self._inbox.put_event(CommandFinished(action.request_id, action.vehicle_id, action.action, False,
                                                           error_kind="station_stopped", error="station stopping"))
+            elif isinstance(action, (ScreenThermal, Broadcast, StopBroadcast)):
+                try:
+                    self._pool.submit(self._payload, action)
+                except RuntimeError:  # pool shut down while stopping
+                    log.warning("station stopping: %s of %s not done", type(action).__name__, action.response_id)
             elif isinstance(action, Reply):
                 with self._lock:
                     future = self._futures.pop(action.outcome.request_id, None)
@@ -544,7 +564,7 @@ class Station:
         if record:
             now = self._clock()
             self._writer.submit([
-                CommandRow(request.request_id, request.vehicle_id, str(request.action), core.plain(request.args),
+                CommandRow(request.request_id, request.vehicle_id, str(request.action), plain(request.args),
                            request.requested_by, now, "refused", reason),
                 EventRow(request.vehicle_id, now, "decision", "warning",
                          f"refused {request.action} requested by {request.requested_by}: {reason}",
@@ -555,6 +575,64 @@ class Station:
 
     # --- the worker pool ------------------------------------------------------------------------------
 
+    def _start_response(self) -> None:
+        """The crowd response's payload adapters: thermal screening and the loudspeaker (speech synthesis is
+        prepared for every zone's message in the background, so that a broadcast costs no synthesis)."""
+        from groundstation.shell.loudspeaker import Loudspeaker
+        from groundstation.shell.screening import ThermalScreener
+
+        settings = self.config.response
+        self._screener = ThermalScreener(self._camera_info, settings.screening())
+        self._loudspeaker = Loudspeaker(settings.synthesizer(), {v.id: v.speaker_url for v in self.config.vehicles
+                                                                 if v.speaker_url}, self._clock)
+        messages = sorted({zp.messages for zp in (*self._state.response_policy.zones.values(),
+                                                  self._state.response_policy.default) if zp.messages})
+        if messages and settings.broadcast == "speaker":
+            threading.Thread(target=self._loudspeaker.prepare, args=(messages,), name="speech-prepare",
+                             daemon=True).start()
+
+    def _camera_info(self, vehicle_id: str, component_id: int) -> Any:
+        vehicle = self._fleet.get(vehicle_id) if self._fleet is not None else None
+        if vehicle is None:
+            raise LinkDown(f"vehicle {vehicle_id} has no link")
+        return vehicle.camera_information(component_id)
+
+    def _payload(self, action: ScreenThermal | Broadcast | StopBroadcast) -> None:
+        """Runs a payload job of the crowd response on a worker thread; its result goes back to the inbox, always."""
+        result: Any = None
+        try:
+            if isinstance(action, ScreenThermal):
+                result = self._screener.screen(action)
+            elif isinstance(action, Broadcast):
+                result = self._loudspeaker.broadcast(action)
+            else:
+                self._loudspeaker.stop(action)
+        except Exception as exc:  # a bug in an adapter must not lose the answer the core waits for
+            log.exception("%s of %s failed unexpectedly", type(action).__name__, action.response_id)
+            if isinstance(action, ScreenThermal):
+                result = ThermalScreened(action.response_id, action.shot, (), f"internal error: {exc!r}",
+                                         action.image.file_url)
+            elif isinstance(action, Broadcast):
+                result = BroadcastFinished(action.response_id, action.broadcast_id, False, f"internal error: {exc!r}")
+        if result is not None:
+            self._inbox.put_event(result)
+
+    def observe(self, event: crowds.VisionObserved) -> None:
+        """What a camera saw (as a vision worker reports it): counted like the vision streams' results."""
+        from groundstation.shell.vision_streams import merge_observed
+
+        self._inbox.put_latest(event.stream_id, event, merge_observed)
+
+    def respond(self, action: str, response_id: str, requested_by: str = "operator", **args: Any
+                ) -> Future[CommandOutcome]:
+        """An operator's decision on a crowd response: approve_response, deny_response or abort_response
+        (then = resume | rtl, reason). Checked and recorded like every request."""
+        return self.request(CommandRequest("", action, {"response_id": response_id, **args}, requested_by=requested_by))
+
+    def response_state(self) -> Any:
+        """The crowd-response part of the core's latest state (active responses, cooldowns)."""
+        return self._published.responses
+
     def _execute(self, cmd: SendCommand, audit_seq: int) -> None:
         """Runs a checked command on a worker thread; the result goes back to the inbox, always."""
         started = time.monotonic()
@@ -563,7 +641,7 @@ class Station:
             if self._closing:
                 raise _NotSent("station stopping; command not sent")
             if not self._writer.wait_committed(audit_seq, self._audit_timeout_s):
-                if cmd.action not in core.SAFETY_ACTIONS:
+                if not cmd.command.safety:
                     raise _NotSent("audit trail not writable; command not sent")
                 log.error("%s: audit row not committed, sending safety action %s anyway", cmd.vehicle_id, cmd.action)
             if self._fleet is None:
@@ -571,14 +649,15 @@ class Station:
             vehicle = self._fleet.get(cmd.vehicle_id)
             if vehicle is None:
                 raise LinkDown(f"vehicle {cmd.vehicle_id} has no link")
-            result = _call(vehicle, cmd)
+            result = cmd.command.send(vehicle)
             elapsed = time.monotonic() - started
             if isinstance(result, CommandAck):
                 finished = CommandFinished(cmd.request_id, cmd.vehicle_id, cmd.action, True, result.command,
                                            result.result, result.result_name, result.attempts, result.round_trip_s)
-            else:
+            else:  # no ACK (a mission transfer, a mode already set) or a record (e.g. a captured image)
                 finished = CommandFinished(cmd.request_id, cmd.vehicle_id, cmd.action, True, round_trip_s=elapsed,
-                                           result_name="DONE", detail=None if result is None else repr(result)[:200])
+                                           result_name="DONE", detail=None if result is None else repr(result)[:200],
+                                           value=result)
         except CommandRefused as exc:
             finished = CommandFinished(cmd.request_id, cmd.vehicle_id, cmd.action, False, exc.command, exc.result,
                                        exc.result_name, round_trip_s=time.monotonic() - started,
@@ -604,8 +683,41 @@ class Station:
         self._inbox.put_event(finished)
 
 
-def settings_path(config: StationConfig) -> str:
-    return str(config.station.storage_path)
+class VehicleReader:
+    """The read-only part of a telemetry Vehicle: what a tool may look at without going through the checks."""
+
+    def __init__(self, vehicle: Any):
+        self._v = vehicle
+        self.vehicle_id: str = vehicle.vehicle_id
+        self.url: str = vehicle.url
+
+    @property
+    def state(self) -> VehicleState:
+        return self._v.state
+
+    @property
+    def link_down_reason(self) -> str:
+        return self._v.link_down_reason
+
+    @property
+    def tlog_paths(self) -> list[Any]:
+        return self._v.tlog_paths
+
+    def wait_until(self, predicate: Callable[[VehicleState], bool], timeout_s: float, what: str = "condition"
+                   ) -> VehicleState:
+        return self._v.wait_until(predicate, timeout_s, what)
+
+    def wait_ready(self, timeout_s: float) -> VehicleState:
+        return self._v.wait_ready(timeout_s)
+
+    def get_param(self, name: str, **kwargs: Any) -> float:
+        return self._v.get_param(name, **kwargs)
+
+    def fetch_params(self, **kwargs: Any) -> dict[str, float]:
+        return self._v.fetch_params(**kwargs)
+
+    def download_mission(self, **kwargs: Any) -> list[Any]:
+        return self._v.download_mission(**kwargs)
 
 
 class _NotSent(Exception):
@@ -617,29 +729,3 @@ class _Barrier:
 
     def __init__(self) -> None:
         self.reached = threading.Event()
-
-
-def _call(vehicle: Any, cmd: SendCommand) -> Any:
-    """Map a checked action onto the telemetry Vehicle API."""
-    a = cmd.args
-    if cmd.action == "arm":
-        return vehicle.arm()
-    if cmd.action == "disarm":
-        return vehicle.disarm()
-    if cmd.action == "takeoff":
-        return vehicle.takeoff(a["alt_rel_m"])
-    if cmd.action == "goto":
-        return vehicle.goto(a["lat_deg"], a["lon_deg"], a["alt_rel_m"])
-    if cmd.action == "rtl":
-        return vehicle.rtl()
-    if cmd.action == "land":
-        return vehicle.land()
-    if cmd.action == "set_mode":
-        return vehicle.set_mode(a["mode"])
-    if cmd.action == "upload_mission":
-        return vehicle.upload_mission(list(a["items"]), a["mission_type"])
-    if cmd.action == "point_gimbal":
-        return vehicle.point_gimbal(a["pitch_deg"], a["yaw_deg"])
-    if cmd.action == "set_mission_current":
-        return vehicle.set_current_mission_item(a["seq"])
-    raise _NotSent(f"no telemetry call for action {cmd.action!r}")

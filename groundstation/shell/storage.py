@@ -14,8 +14,11 @@ when it wakes up), so a row is either committed or was never acknowledged as com
 killed with -9 loses at most the batch in progress, never a committed one. `StorageWriter.wait_committed`
 lets the station write the audit row of a command BEFORE it is sent to the vehicle.
 
-Threads: exactly one thread (the writer's) owns the read-write connection. `StorageReader` opens its own
-connection in query-only mode; use one per thread.
+Threads: exactly one thread (the writer's) owns the station's read-write connection; the station's other
+threads reach the database only through it (`StorageWriter.submit` for rows, `StorageWriter.call` for a query
+such as reloading the patrol schedules). Every SQL statement of the project is in this module. `StorageReader`
+opens its own connection in query-only mode (tests, tools, later the web map); use one per thread. The
+`schedule` CLI, a separate process, writes schedules with the functions at the end of this module.
 """
 from __future__ import annotations
 
@@ -26,13 +29,17 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, Callable, TypeVar
 
-from groundstation.crowds import CrowdObservationRow, GatheringRow, StreamStatusRow, ViewCountRow, ZoneCountRow
-from groundstation.core import CommandResultRow, CommandRow, EventRow, LinkRow, MissionRunRow, Row, VehicleRow
-from groundstation.patrols import PatrolRunRow, ScheduleFiredRow
+from groundstation.core.crowds import CrowdObservationRow, GatheringRow, StreamStatusRow, ViewCountRow, ZoneCountRow
+from groundstation.core.patrols import PatrolRunRow, ScheduleFiredRow
+from groundstation.core.records import CommandResultRow, CommandRow, EventRow, LinkRow, MissionRunRow, VehicleRow
+from groundstation.core.response_data import AlertRow, BroadcastRow, ResponseRow, ResponseStepRow, ThermalReadingRow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+Row = Any  # one of the *Row dataclasses write_row knows
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the audit trail and the event log
@@ -208,10 +215,80 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX stream_status_stream_at ON stream_status (stream_id, at_s);
     """,
+    # 5: the crowd response: each response and every transition with its cause, alerts for operators and officers,
+    # every thermal reading (a screening hint), every loudspeaker broadcast
+    """
+    CREATE TABLE responses (
+        response_id  TEXT PRIMARY KEY,
+        zone_id      TEXT NOT NULL,
+        gathering_id TEXT NOT NULL,
+        vehicle_id   TEXT,
+        state        TEXT NOT NULL,
+        outcome      TEXT,
+        reason       TEXT NOT NULL DEFAULT '',
+        count        INTEGER,
+        lat_deg      REAL,
+        lon_deg      REAL,
+        started_at_s REAL NOT NULL,
+        ended_at_s   REAL,
+        updated_at_s REAL NOT NULL
+    );
+    CREATE TABLE response_steps (
+        id          INTEGER PRIMARY KEY,
+        response_id TEXT NOT NULL,
+        at_s        REAL NOT NULL,
+        state       TEXT NOT NULL,
+        cause       TEXT NOT NULL,
+        by          TEXT NOT NULL,
+        data_json   TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX response_steps_response ON response_steps (response_id, id);
+    CREATE TABLE alerts (
+        alert_id    TEXT PRIMARY KEY,
+        at_s        REAL NOT NULL,
+        kind        TEXT NOT NULL,
+        severity    TEXT NOT NULL,
+        text        TEXT NOT NULL,
+        zone_id     TEXT,
+        vehicle_id  TEXT,
+        response_id TEXT,
+        data_json   TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX alerts_at ON alerts (at_s);
+    CREATE TABLE thermal_readings (
+        id            INTEGER PRIMARY KEY,
+        response_id   TEXT NOT NULL,
+        at_s          REAL NOT NULL,
+        shot          INTEGER NOT NULL,
+        person_id     INTEGER NOT NULL,
+        lat_deg       REAL NOT NULL,
+        lon_deg       REAL NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('measured', 'unmeasured')),
+        temp_c        REAL,
+        uncertainty_c REAL,
+        fever         INTEGER,
+        reason        TEXT NOT NULL
+    );
+    CREATE INDEX thermal_readings_response ON thermal_readings (response_id);
+    CREATE TABLE broadcasts (
+        broadcast_id TEXT PRIMARY KEY,
+        response_id  TEXT NOT NULL,
+        vehicle_id   TEXT NOT NULL,
+        method       TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        text         TEXT NOT NULL,
+        repeat       INTEGER NOT NULL,
+        duration_s   REAL,
+        reason       TEXT NOT NULL DEFAULT '',
+        requested_at_s REAL NOT NULL,
+        updated_at_s REAL NOT NULL
+    );
+    """,
 )
 
 TABLES = ("vehicles", "link_changes", "commands", "events", "mission_runs", "schedules", "patrol_runs",
-          "crowd_observations", "zone_counts", "gatherings", "view_counts", "stream_status")
+          "crowd_observations", "zone_counts", "gatherings", "view_counts", "stream_status", "responses",
+          "response_steps", "alerts", "thermal_readings", "broadcasts")
 
 
 class StorageError(Exception):
@@ -387,6 +464,38 @@ def write_row(conn: sqlite3.Connection, row: Row) -> None:
             " VALUES (?, ?, ?, ?, ?, ?)",
             (row.stream_id, row.vehicle_id, row.at_s, row.state, row.message, row.reported_at_s),
         )
+    elif isinstance(row, ResponseRow):
+        conn.execute(
+            "INSERT INTO responses (response_id, zone_id, gathering_id, vehicle_id, state, outcome, reason, count,"
+            " lat_deg, lon_deg, started_at_s, ended_at_s, updated_at_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (response_id) DO UPDATE SET state = excluded.state,"
+            " vehicle_id = coalesce(excluded.vehicle_id, vehicle_id), outcome = coalesce(excluded.outcome, outcome),"
+            " reason = CASE WHEN excluded.reason != '' THEN excluded.reason ELSE reason END,"
+            " ended_at_s = coalesce(excluded.ended_at_s, ended_at_s), updated_at_s = excluded.updated_at_s",
+            (row.response_id, row.zone_id, row.gathering_id, row.vehicle_id, row.state, row.outcome, row.reason,
+             row.count, row.lat_deg, row.lon_deg, row.started_at_s if row.started_at_s is not None else row.at_s,
+             row.ended_at_s, row.at_s))
+    elif isinstance(row, ResponseStepRow):
+        conn.execute("INSERT INTO response_steps (response_id, at_s, state, cause, by, data_json) VALUES (?,?,?,?,?,?)",
+                     (row.response_id, row.at_s, row.state, row.cause, row.by, _json(row.data)))
+    elif isinstance(row, AlertRow):
+        conn.execute("INSERT OR IGNORE INTO alerts (alert_id, at_s, kind, severity, text, zone_id, vehicle_id,"
+                     " response_id, data_json) VALUES (?,?,?,?,?,?,?,?,?)",
+                     (row.alert_id, row.at_s, row.kind, row.severity, row.text, row.zone_id, row.vehicle_id,
+                      row.response_id, _json(row.data)))
+    elif isinstance(row, ThermalReadingRow):
+        conn.execute("INSERT INTO thermal_readings (response_id, at_s, shot, person_id, lat_deg, lon_deg, status,"
+                     " temp_c, uncertainty_c, fever, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                     (row.response_id, row.at_s, row.shot, row.person_id, row.lat_deg, row.lon_deg, row.status,
+                      row.temp_c, row.uncertainty_c, None if row.fever is None else int(row.fever), row.reason))
+    elif isinstance(row, BroadcastRow):
+        conn.execute(
+            "INSERT INTO broadcasts (broadcast_id, response_id, vehicle_id, method, status, text, repeat, duration_s,"
+            " reason, requested_at_s, updated_at_s) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (broadcast_id) DO"
+            " UPDATE SET status = excluded.status, duration_s = coalesce(excluded.duration_s, duration_s),"
+            " reason = excluded.reason, updated_at_s = excluded.updated_at_s",
+            (row.broadcast_id, row.response_id, row.vehicle_id, row.method, row.status, row.text, row.repeat,
+             row.duration_s, row.reason, row.at_s, row.at_s))
     else:
         raise StorageError(f"cannot store {type(row).__name__}")
 
@@ -401,6 +510,26 @@ class WriterCounters:
 
 
 _STOP = object()
+
+
+class _Call:
+    """A function to run on the writer thread with its connection (StorageWriter.call)."""
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], future: Future[Any]):
+        self.fn = fn
+        self.future = future
+
+    def run(self, conn: sqlite3.Connection) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self.fn(conn)
+        except BaseException as exc:  # handed to the caller
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(result)
 
 
 class StorageWriter:
@@ -440,6 +569,18 @@ class StorageWriter:
                 self._queue.put((self._next_seq, row))
             return self._next_seq
 
+    def call(self, fn: Callable[[sqlite3.Connection], T], timeout_s: float = 30.0) -> T:
+        """Run `fn(connection)` on the writer thread, after every row submitted before it; return its result
+        (or raise its exception; StorageError if the writer is not running or does not get to it in time)."""
+        if self._thread is None:
+            raise StorageError(f"{self.path}: storage is not open")
+        future: Future[T] = Future()
+        self._queue.put(_Call(fn, future))
+        try:
+            return future.result(timeout_s)
+        except TimeoutError:
+            raise StorageError(f"{self.path}: storage did not answer within {timeout_s:g} s") from None
+
     def wait_committed(self, seq: int, timeout_s: float | None = None) -> bool:
         with self._committed:
             return self._committed.wait_for(lambda: self._committed_seq >= seq, timeout_s)
@@ -478,8 +619,17 @@ class StorageWriter:
             if any(item is _STOP for item in batch):
                 stopping = True
                 batch = [item for item in batch if item is not _STOP]
-            if batch:
-                self._write_batch(conn, batch)
+            rows: list[tuple[int, Row]] = []
+            for item in batch:  # rows in order; a call runs after the rows queued before it are committed
+                if isinstance(item, _Call):
+                    if rows:
+                        self._write_batch(conn, rows)
+                        rows = []
+                    item.run(conn)
+                else:
+                    rows.append(item)
+            if rows:
+                self._write_batch(conn, rows)
         conn.close()
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[tuple[int, Row]]) -> None:
@@ -642,9 +792,123 @@ class StorageReader:
         where, params = self._where(None, {"stream_id": stream_id})
         return self._rows(f"SELECT * FROM stream_status{where} ORDER BY id", params)
 
+    def responses(self, zone_id: str | None = None) -> list[dict[str, Any]]:
+        """Oldest first."""
+        where, params = self._where(None, {"zone_id": zone_id})
+        return self._rows(f"SELECT * FROM responses{where} ORDER BY started_at_s, rowid", params)
+
+    def response_steps(self, response_id: str | None = None) -> list[dict[str, Any]]:
+        """Oldest first."""
+        where, params = self._where(None, {"response_id": response_id})
+        return self._rows(f"SELECT * FROM response_steps{where} ORDER BY id", params)
+
+    def alerts(self, kind: str | None = None, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Oldest first (the last `limit`)."""
+        where, params = self._where(None, {"kind": kind})
+        return self._rows(f"SELECT * FROM alerts{where} ORDER BY at_s DESC, rowid DESC LIMIT ?",
+                          params + (limit,))[::-1]
+
+    def thermal_readings(self, response_id: str | None = None) -> list[dict[str, Any]]:
+        where, params = self._where(None, {"response_id": response_id})
+        rows = self._rows(f"SELECT * FROM thermal_readings{where} ORDER BY id", params)
+        for r in rows:
+            r["fever"] = None if r["fever"] is None else bool(r["fever"])
+        return rows
+
+    def broadcasts(self, response_id: str | None = None) -> list[dict[str, Any]]:
+        where, params = self._where(None, {"response_id": response_id})
+        return self._rows(f"SELECT * FROM broadcasts{where} ORDER BY requested_at_s, rowid", params)
+
     def counts(self) -> dict[str, int]:
         return {t: int(self._conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES}
 
     def integrity(self) -> str:
         """'ok' when SQLite finds the file consistent."""
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+# --- patrol schedules: the `schedule` CLI (its own process) and the station's loader (through StorageWriter.call)
+
+
+class DuplicateName(StorageError):
+    """A schedule with that name exists already."""
+
+
+def _schedule_dict(row: sqlite3.Row | tuple, names: list[str]) -> dict[str, Any]:
+    d = dict(zip(names, row))
+    d["plan"] = json.loads(d.pop("plan_json"))
+    d["spec"] = json.loads(d.pop("spec_json"))
+    d.pop("zone_text", None)
+    d["enabled"] = bool(d["enabled"])
+    return d
+
+
+def _schedule_columns(conn: sqlite3.Connection) -> list[str]:
+    return [d[0] for d in conn.execute("SELECT * FROM schedules LIMIT 0").description]
+
+
+def insert_schedule(conn: sqlite3.Connection, schedule_id: str, name: str, zone_file: str, zone_text: str,
+                    spec: dict[str, Any], plan: dict[str, Any], cron: str | None, interval_s: float | None,
+                    tz_name: str, grace_s: float, cover_s: float | None, now_s: float) -> dict[str, Any]:
+    """Store one schedule in one transaction; DuplicateName if the name is taken. Returns the stored row."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "INSERT INTO schedules (schedule_id, name, zone_file, zone_text, spec_json, plan_json, cron, interval_s,"
+            " tz_name, grace_s, cover_s, enabled, created_at_s, updated_at_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,1,?,?)",
+            (schedule_id, name, zone_file, zone_text, json.dumps(spec), json.dumps(plan), cron, interval_s, tz_name,
+             grace_s, cover_s, now_s, now_s))
+        conn.execute("COMMIT")
+    except sqlite3.IntegrityError as e:
+        conn.execute("ROLLBACK")
+        if "UNIQUE" in str(e) and "name" in str(e):
+            raise DuplicateName(f"a schedule named {name!r} already exists") from None
+        raise StorageError(f"cannot store the schedule: {e}") from e
+    row = conn.execute("SELECT * FROM schedules WHERE schedule_id = ?", (schedule_id,)).fetchone()
+    return _schedule_dict(row, _schedule_columns(conn))
+
+
+def delete_schedule(conn: sqlite3.Connection, key: str) -> dict[str, Any] | None:
+    """Remove a schedule by id or name (its recorded runs stay); the removed row, or None if there is none."""
+    conn.execute("BEGIN IMMEDIATE")
+    row = conn.execute("SELECT * FROM schedules WHERE schedule_id = ? OR name = ?", (key, key)).fetchone()
+    if row is None:
+        conn.execute("ROLLBACK")
+        return None
+    out = _schedule_dict(row, _schedule_columns(conn))
+    conn.execute("DELETE FROM schedules WHERE schedule_id = ?", (out["schedule_id"],))
+    conn.execute("COMMIT")
+    return out
+
+
+def schedule_rows(conn: sqlite3.Connection, order: str = "created") -> list[dict[str, Any]]:
+    """Every schedule (plan and spec decoded), by creation time, or by id with order="id"."""
+    by = "schedule_id" if order == "id" else "created_at_s, name"
+    names = _schedule_columns(conn)
+    return [_schedule_dict(r, names) for r in conn.execute(f"SELECT * FROM schedules ORDER BY {by}")]
+
+
+def schedules_fingerprint(conn: sqlite3.Connection) -> tuple:
+    """Changes whenever a schedule is added, removed or edited (not when the station records a firing)."""
+    return tuple(conn.execute("SELECT schedule_id, updated_at_s FROM schedules ORDER BY schedule_id").fetchall())
+
+
+def latest_patrol_run(conn: sqlite3.Connection, schedule_id: str, *, statuses: tuple[str, ...] | None = None,
+                      first_runs_only: bool = False) -> dict[str, Any] | None:
+    """The newest run of a schedule (optionally only with one of `statuses`, and only runs that relieve none)."""
+    sql, params = "SELECT * FROM patrol_runs WHERE schedule_id = ?", [schedule_id]
+    if statuses:
+        sql += f" AND status IN ({', '.join('?' * len(statuses))})"
+        params += list(statuses)
+    if first_runs_only:
+        sql += " AND relieves_run IS NULL"
+    cur = conn.execute(sql + " ORDER BY planned_at_s DESC, rowid DESC LIMIT 1", params)
+    row = cur.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cur.description], row))
+
+
+def unfinished_patrol_runs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Runs recorded planned or launched (left unfinished when a station stopped)."""
+    cur = conn.execute("SELECT * FROM patrol_runs WHERE status IN ('planned', 'launched')")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]

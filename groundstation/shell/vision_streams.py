@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from groundstation.config import CameraConfig, StationConfig
-from groundstation.crowds import VisionObserved
+from groundstation.core.crowds import VisionObserved
 from telemetry.records import StateUpdated, VehicleState
 
 log = logging.getLogger("groundstation.vision")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from telemetry.errors import CommandRefused, LinkDown
+from telemetry.errors import LinkDown
 from telemetry.records import CommandAck, GeoPoint, LinkChanged, StateUpdated, VehicleState
 
 HOME = (23.0475, 112.4650)
 
-_COMMAND_IDS = {"arm": 400, "disarm": 400, "takeoff": 22, "rtl": 20, "land": 21, "set_mode": 176, "goto": 192}
+_COMMAND_IDS = {"arm": 400, "disarm": 400, "takeoff": 22, "rtl": 20, "land": 21, "set_mode": 176, "goto": 192,
+                "start_mission": 300, "set_roi": 195, "clear_roi": 197, "set_relay": 181, "point_gimbal": 1000}
 
 
 def ready_state(vehicle_id: str, **kw: Any) -> VehicleState:
@@ -50,9 +51,15 @@ class FakeVehicle:
     def goto(self, lat_deg, lon_deg, alt_rel_m): return self._do("goto", lat_deg, lon_deg, alt_rel_m)
     def rtl(self): return self._do("rtl")
     def land(self): return self._do("land")
-    def set_mode(self, name): return self._do("set_mode", name)
+    def set_mode(self, mode): return self._do("set_mode", mode)
     def upload_mission(self, items, mission_type): return self._do("upload_mission", items, mission_type)
     def set_current_mission_item(self, seq): return self._do("set_current_mission_item", seq)
+    def start_mission(self): return self._do("start_mission")
+    def point_gimbal(self, pitch_deg, yaw_deg=0.0): return self._do("point_gimbal", pitch_deg, yaw_deg)
+    def set_roi(self, lat_deg, lon_deg, alt_rel_m=0.0): return self._do("set_roi", lat_deg, lon_deg, alt_rel_m)
+    def clear_roi(self): return self._do("clear_roi")
+    def set_relay(self, number, on=True): return self._do("set_relay", number, on)
+    def capture_image(self, component_id): return self._do("capture_image", component_id)
 
     def close(self) -> None:
         self.closed = True

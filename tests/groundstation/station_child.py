@@ -11,8 +11,8 @@ import sys
 import time
 
 from groundstation.config import load_config
-from groundstation.core import CommandRequest
-from groundstation.station import Station
+from groundstation.core.records import CommandRequest
+from groundstation.shell.station import Station
 
 
 def main(path: str) -> None:

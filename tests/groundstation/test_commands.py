@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from groundstation.storage import StorageReader
+from groundstation.shell.storage import StorageReader
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,9 @@ from dataclasses import replace
 
 import pytest
 
-from groundstation import core
-from groundstation.core import (
+from groundstation.core.dispatch import handle
+from groundstation.core.policy import Policy
+from groundstation.core.records import (
     CommandFinished,
     CommandRequest,
     CommandResultRow,
@@ -14,12 +15,13 @@ from groundstation.core import (
     EventRow,
     LinkRow,
     MissionRunRow,
-    Policy,
     Record,
     Reply,
     SendCommand,
     VehicleConfigured,
+    VehicleRow,
 )
+from groundstation.core.state import initial_state
 from telemetry.records import (
     GeoPoint,
     LinkChanged,
@@ -51,12 +53,12 @@ def vstate(**kw) -> VehicleState:
 
 def station(policy: Policy = POLICY, link_up: bool = True, **state_kw):
     """A core state with vehicle d1 configured, its link in the given state and one telemetry state."""
-    s = core.initial_state(policy)
-    s, _ = core.handle(s, VehicleConfigured("d1", "tcp:127.0.0.1:5760", 1), NOW)
-    s, _ = core.handle(s, LinkChanged("d1", True, "connected", 0.0), NOW)
-    s, _ = core.handle(s, StateUpdated(vstate(**state_kw), 0.0), NOW)
+    s = initial_state(policy)
+    s, _ = handle(s, VehicleConfigured("d1", "tcp:127.0.0.1:5760", 1), NOW)
+    s, _ = handle(s, LinkChanged("d1", True, "connected", 0.0), NOW)
+    s, _ = handle(s, StateUpdated(vstate(**state_kw), 0.0), NOW)
     if not link_up:
-        s, _ = core.handle(s, LinkChanged("d1", False, "no heartbeat for 3 s", 1.0), NOW)
+        s, _ = handle(s, LinkChanged("d1", False, "no heartbeat for 3 s", 1.0), NOW)
     return s
 
 
@@ -66,7 +68,7 @@ def rows(actions, kind=None):
 
 
 def decide(s, action, args=None, rid="r1", by="operator"):
-    return core.handle(s, CommandRequest("d1", action, args or {}, by, rid), NOW + 1)
+    return handle(s, CommandRequest("d1", action, args or {}, by, rid), NOW + 1)
 
 
 FLYING = dict(armed=True, mode="GUIDED", alt_rel_m=30.0)
@@ -181,7 +183,7 @@ def test_allowed_commands_are_recorded_then_sent(name, overrides, action, args):
 
 def test_request_for_unknown_vehicle_and_duplicate_id():
     s = station(armed=True)
-    _, actions = core.handle(s, CommandRequest("ghost", "rtl", {}, "op", "x"), NOW)
+    _, actions = handle(s, CommandRequest("ghost", "rtl", {}, "op", "x"), NOW)
     assert "unknown vehicle 'ghost'" in rows(actions, CommandRow)[0].reason
     s, _ = decide(s, "rtl", rid="same")
     _, actions = decide(s, "land", rid="same")
@@ -192,12 +194,12 @@ def test_command_results_reply_and_record():
     s = station(armed=True)
     s, _ = decide(s, "disarm", rid="a")
     s, _ = decide(s, "rtl", rid="b")
-    s, actions = core.handle(s, CommandFinished("a", "d1", "disarm", True, 400, 0, "MAV_RESULT_ACCEPTED", 1, 0.05), NOW)
+    s, actions = handle(s, CommandFinished("a", "d1", "disarm", True, 400, 0, "MAV_RESULT_ACCEPTED", 1, 0.05), NOW)
     (res,) = rows(actions, CommandResultRow)
     assert (res.status, res.result_name, res.round_trip_s, res.error) == ("accepted", "MAV_RESULT_ACCEPTED", 0.05, None)
     (reply,) = [a.outcome for a in actions if isinstance(a, Reply)]
     assert reply.ok and reply.request_id == "a"
-    s, actions = core.handle(s, CommandFinished("b", "d1", "rtl", False, 20, 4, "MAV_RESULT_FAILED", 1, 0.1,
+    s, actions = handle(s, CommandFinished("b", "d1", "rtl", False, 20, 4, "MAV_RESULT_FAILED", 1, 0.1,
                                                 error_kind="refused", error="RTL refused: no home"), NOW)
     (reply,) = [a.outcome for a in actions if isinstance(a, Reply)]
     assert (reply.status, reply.result_name) == ("refused_by_vehicle", "MAV_RESULT_FAILED")
@@ -207,33 +209,33 @@ def test_command_results_reply_and_record():
 
 def test_link_loss_is_recorded_once_and_blocks_commands_until_it_is_back():
     s = station(**FLYING)
-    s, actions = core.handle(s, LinkChanged("d1", False, "no heartbeat for 3 s", 5.0), NOW)
+    s, actions = handle(s, LinkChanged("d1", False, "no heartbeat for 3 s", 5.0), NOW)
     (link,) = rows(actions, LinkRow)
     assert not link.up and link.reason == "no heartbeat for 3 s"
     (event,) = rows(actions, EventRow)
     assert event.severity == "critical" and "link lost while armed" in event.text
-    s, actions = core.handle(s, LinkChanged("d1", False, "still silent", 6.0), NOW)
+    s, actions = handle(s, LinkChanged("d1", False, "still silent", 6.0), NOW)
     assert actions == [], "a repeated 'down' is not a change"
     _, actions = decide(s, "rtl")
     assert "link to the vehicle is down" in rows(actions, CommandRow)[0].reason
-    s, actions = core.handle(s, LinkChanged("d1", True, "heartbeat", 7.0), NOW)
+    s, actions = handle(s, LinkChanged("d1", True, "heartbeat", 7.0), NOW)
     assert rows(actions, LinkRow)[0].up
     _, actions = decide(s, "rtl")
     assert [a for a in actions if isinstance(a, SendCommand)]
 
 
 def test_mode_arm_ready_home_changes_are_derived_but_plain_updates_are_not_recorded():
-    s = core.initial_state(POLICY)
-    s, _ = core.handle(s, VehicleConfigured("d1", "tcp:127.0.0.1:5760"), NOW)
+    s = initial_state(POLICY)
+    s, _ = handle(s, VehicleConfigured("d1", "tcp:127.0.0.1:5760"), NOW)
     first = vstate(mode="STABILIZE", ready_to_arm=False, home=None)
-    s, actions = core.handle(s, StateUpdated(first, 0.0), NOW)
+    s, actions = handle(s, StateUpdated(first, 0.0), NOW)
     kinds = [r.kind for r in rows(actions, EventRow)]
     assert kinds == ["mode"]
-    assert rows(actions, core.VehicleRow)[0].system_id == 1
-    s, actions = core.handle(s, StateUpdated(replace(first, alt_rel_m=0.1), 0.1), NOW)
+    assert rows(actions, VehicleRow)[0].system_id == 1
+    s, actions = handle(s, StateUpdated(replace(first, alt_rel_m=0.1), 0.1), NOW)
     assert actions == [], "an ordinary state update records nothing"
     assert s.vehicles["d1"].state.alt_rel_m == 0.1, "but the latest state is kept"
-    s, actions = core.handle(s, StateUpdated(replace(first, mode="GUIDED", armed=True, ready_to_arm=True,
+    s, actions = handle(s, StateUpdated(replace(first, mode="GUIDED", armed=True, ready_to_arm=True,
                                                      home=GeoPoint(*HOME)), 0.2), NOW)
     texts = [r.text for r in rows(actions, EventRow)]
     assert "mode STABILIZE -> GUIDED" in texts and "armed" in texts and "ready to arm" in texts
@@ -245,18 +247,18 @@ def test_battery_warnings_with_hysteresis_and_automatic_rtl_below_reserve():
     levels = []
     auto = []
     for pct in (36, 34, 33, 36, 38.5, 30, 24, 26, 24.5, 29):
-        s, actions = core.handle(s, StateUpdated(vstate(**FLYING, battery_pct=pct), 0.0), NOW + pct)
+        s, actions = handle(s, StateUpdated(vstate(**FLYING, battery_pct=pct), 0.0), NOW + pct)
         levels += [(pct, r.severity) for r in rows(actions, EventRow) if r.kind == "battery"]
         auto += [a for a in actions if isinstance(a, SendCommand)]
     assert levels == [(34, "warning"), (38.5, "info"), (30, "warning"), (24, "critical"), (29, "info")]
     (rtl,) = auto
-    assert rtl.action == "rtl" and s.pending[rtl.request_id].requested_by == "station:battery-reserve"
+    assert rtl.action == "rtl" and s.pending[rtl.request_id].request.requested_by == "station:battery-reserve"
 
 
 def test_no_automatic_rtl_on_the_ground_or_when_already_returning():
     for overrides in ({"armed": False}, dict(FLYING, mode="RTL"), dict(FLYING, alt_rel_m=0.2)):
         s = station(**overrides)
-        s, actions = core.handle(s, StateUpdated(vstate(**overrides, battery_pct=10.0), 0.0), NOW)
+        s, actions = handle(s, StateUpdated(vstate(**overrides, battery_pct=10.0), 0.0), NOW)
         assert not [a for a in actions if isinstance(a, SendCommand)], overrides
 
 
@@ -266,9 +268,9 @@ def test_mission_run_lifecycle():
              MissionItem(20)]
     s, actions = decide(s, "upload_mission", {"items": items}, rid="m1")
     (send,) = [a for a in actions if isinstance(a, SendCommand)]
-    assert send.args["items"][1:] == tuple(items), "the operator's items follow..."
-    assert (send.args["items"][0].lat_deg, send.args["items"][0].frame) == (HOME[0], 0), "...ArduPilot's home slot"
-    s, actions = core.handle(s, CommandFinished("m1", "d1", "upload_mission", True), NOW)
+    assert send.command.items[1:] == tuple(items), "the operator's items follow..."
+    assert (send.command.items[0].lat_deg, send.command.items[0].frame) == (HOME[0], 0), "...ArduPilot's home slot"
+    s, actions = handle(s, CommandFinished("m1", "d1", "upload_mission", True), NOW)
     (run,) = rows(actions, MissionRunRow)
     assert (run.run_id, run.status, run.item_count) == ("m1", "uploaded", 3)
     _, actions = decide(s, "set_mode", {"mode": "AUTO"}, rid="auto")
@@ -276,30 +278,30 @@ def test_mission_run_lifecycle():
     statuses = []
     for st in (vstate(mode="AUTO", armed=True, mission_count=4), vstate(mode="LOITER", armed=True),
                vstate(mode="AUTO", armed=True, mission_count=4)):
-        s, actions = core.handle(s, StateUpdated(st, 0.0), NOW)
+        s, actions = handle(s, StateUpdated(st, 0.0), NOW)
         statuses += [r.status for r in rows(actions, MissionRunRow)]
-    s, actions = core.handle(s, MissionProgress("d1", 3, 3, 0.0), NOW)
+    s, actions = handle(s, MissionProgress("d1", 3, 3, 0.0), NOW)
     statuses += [r.status for r in rows(actions, MissionRunRow)]
     assert statuses == ["running", "interrupted", "running", "completed"]
 
 
 def test_status_text_and_rate_limited_link_errors():
     s = station()
-    _, actions = core.handle(s, StatusText("d1", 2, "PreArm: Need Position Estimate", 0.0), NOW)
+    _, actions = handle(s, StatusText("d1", 2, "PreArm: Need Position Estimate", 0.0), NOW)
     (row,) = rows(actions)
     assert (row.kind, row.severity, row.text) == ("statustext", "critical", "PreArm: Need Position Estimate")
     recorded = []
     for i in range(10):  # ten bursts of garbage within one second, then one more later
-        s, actions = core.handle(s, LinkError("d1", "bad_crc", "CRC mismatch", 0.0, count=3), NOW + i * 0.05)
+        s, actions = handle(s, LinkError("d1", "bad_crc", "CRC mismatch", 0.0, count=3), NOW + i * 0.05)
         recorded += rows(actions)
-    s, actions = core.handle(s, LinkError("d1", "bad_crc", "CRC mismatch", 0.0, count=1), NOW + 2)
+    s, actions = handle(s, LinkError("d1", "bad_crc", "CRC mismatch", 0.0, count=1), NOW + 2)
     recorded += rows(actions)
     assert len(recorded) == 2
     assert recorded[1].data["count"] == 9 * 3 + 1, "suppressed errors are counted in the next record"
 
 
 def test_unknown_event_is_recorded_not_raised():
-    s, actions = core.handle(station(), object(), NOW)  # type: ignore[arg-type]
+    s, actions = handle(station(), object(), NOW)  # type: ignore[arg-type]
     assert rows(actions)[0].kind == "internal"
 
 
@@ -308,9 +310,9 @@ def test_core_reads_no_clock():
     events = [VehicleConfigured("d1", "u"), LinkChanged("d1", True, "", 0.0),
               StateUpdated(vstate(), 0.0), CommandRequest("d1", "arm", {}, "op", "q")]
     def run():
-        s, out = core.initial_state(POLICY), []
+        s, out = initial_state(POLICY), []
         for i, e in enumerate(events):
-            s, actions = core.handle(s, e, 50.0 + i)
+            s, actions = handle(s, e, 50.0 + i)
             out += actions
         return out
     assert run() == run()
@@ -318,5 +320,52 @@ def test_core_reads_no_clock():
 
 def test_point_gimbal_is_sent_with_its_angles():
     s, actions = decide(station(), "point_gimbal", {"pitch_deg": -40, "yaw_deg": 15})
-    (send,) = [a for a in actions if isinstance(a, core.SendCommand)]
-    assert send.action == "point_gimbal" and send.args == {"pitch_deg": -40.0, "yaw_deg": 15.0}
+    (send,) = [a for a in actions if isinstance(a, SendCommand)]
+    assert send.action == "point_gimbal" and send.command.args() == {"pitch_deg": -40.0, "yaw_deg": 15.0}
+
+
+def test_a_handler_that_raises_refuses_the_request_records_it_and_keeps_the_state(monkeypatch):
+    from groundstation.core import safety
+
+    s = station()
+
+    def broken_check(*args):
+        raise RuntimeError("a bug in a check")
+
+    monkeypatch.setattr(safety, "check", broken_check)
+    after, actions = decide(s, "arm", rid="bug")
+    (reply,) = [a for a in actions if isinstance(a, Reply)]
+    assert reply.outcome.status == "refused_by_station"
+    assert "internal error" in reply.outcome.reason and "RuntimeError: a bug in a check" in reply.outcome.reason
+    (row,) = rows(actions, CommandRow)
+    assert row.request_id == "bug" and row.decision == "refused" and "RuntimeError" in row.reason
+    assert not [a for a in actions if isinstance(a, SendCommand)], "nothing is sent"
+    assert after.vehicles == s.vehicles and after.pending == s.pending and after.events_handled == s.events_handled + 1
+    monkeypatch.undo()
+    _, actions = decide(after, "arm", rid="next")
+    assert [a for a in actions if isinstance(a, SendCommand)], "the core keeps working after the failure"
+
+
+def test_a_handler_that_raises_on_a_telemetry_event_is_logged_not_fatal(monkeypatch):
+    from groundstation.core import vehicles
+
+    def broken(*args):
+        raise ValueError("bad state")
+
+    monkeypatch.setattr(vehicles, "_battery_level", broken)
+    s = station()
+    after, actions = handle(s, StateUpdated(vstate(battery_pct=20.0), 0.0), NOW)
+    (row,) = rows(actions, EventRow)
+    assert row.kind == "internal" and row.severity == "error" and "ValueError: bad state" in row.text
+    assert after.vehicles == s.vehicles
+
+
+def test_set_mission_current_accepts_the_last_item_and_refuses_beyond_it():
+    s = station()
+    items = [MissionItem(22, alt_m=20), MissionItem(16, lat_deg=INSIDE[0], lon_deg=INSIDE[1], alt_m=30)]
+    s, _ = decide(s, "upload_mission", {"items": items}, rid="m1")
+    s, _ = handle(s, CommandFinished("m1", "d1", "upload_mission", True), NOW)
+    _, ok = decide(s, "set_mission_current", {"seq": 2}, rid="last")
+    assert [a for a in ok if isinstance(a, SendCommand)], "seq 2 is the last of 2 items (seq 0 is home)"
+    _, refused = decide(s, "set_mission_current", {"seq": 3}, rid="beyond")
+    assert "beyond the uploaded mission (2 items)" in rows(refused, CommandRow)[0].reason

@@ -4,14 +4,14 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 
 from groundstation.config import parse_config
-from groundstation.core import CommandRequest
-from groundstation.station import Station
-from groundstation.storage import StorageReader
+from groundstation.core.records import CommandRequest
+from groundstation.shell.station import Station
+from groundstation.shell.storage import StorageReader
 from telemetry.errors import CommandRefused, CommandTimeout, LinkDown
 from tests.groundstation.fakes import HOME, FakeFleet
+from tests.waiting import wait_for
 
 FENCE = [[23.0425, 112.4595], [23.0425, 112.4705], [23.0525, 112.4705], [23.0525, 112.4595]]
 
@@ -26,14 +26,6 @@ def make_config(tmp_path, vehicles=("d1", "d2"), broken=(), inbox_size=1000):
         "geofence": {"inclusion": FENCE},
     })
 
-
-def wait_for(predicate, timeout_s=10.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 class Harness:
@@ -280,3 +272,26 @@ def test_a_command_in_flight_when_stopping_gets_its_result_recorded(tmp_path):
     with StorageReader(h.db) as r:
         (row,) = r.commands("d1")
         assert row["status"] == "failed" and row["error"] == "fleet closed"
+
+
+def test_a_request_the_core_fails_on_still_gets_an_outcome_and_an_audit_row(tmp_path, monkeypatch):
+    """The last guard in the shell: even if the core itself raised, the request's Future resolves (refused, with the
+    error) and the refusal is in the audit trail; the station keeps handling requests."""
+    from groundstation.shell import station as shell
+
+    real = shell.handle
+
+    def handle(state, event, now_s):
+        if isinstance(event, CommandRequest) and event.action == "takeoff":
+            raise RuntimeError("core bug")
+        return real(state, event, now_s)
+
+    monkeypatch.setattr(shell, "handle", handle)
+    with Harness(tmp_path) as h:
+        h.ready("d1")
+        outcome = h.ask("d1", "takeoff", {"alt_rel_m": 10})
+        assert outcome.status == "refused_by_station" and "RuntimeError: core bug" in outcome.reason
+        assert h.ask("d1", "arm").ok, "the station keeps working"
+        with h.reader() as r:
+            (row,) = [c for c in r.commands("d1") if c["action"] == "takeoff"]
+        assert row["decision"] == "refused" and "core bug" in row["reason"]

@@ -5,8 +5,8 @@ import sqlite3
 
 import pytest
 
-from groundstation import storage
-from groundstation.core import (
+from groundstation.shell import storage
+from groundstation.core.records import (
     CommandResultRow,
     CommandRow,
     EventRow,
@@ -14,7 +14,7 @@ from groundstation.core import (
     MissionRunRow,
     VehicleRow,
 )
-from groundstation.storage import (
+from groundstation.shell.storage import (
     MIGRATIONS,
     SchemaTooNew,
     StorageError,
@@ -170,3 +170,43 @@ def test_readers_refuse_a_database_not_yet_migrated(tmp_path):
         StorageReader(path)
     with pytest.raises(StorageError, match="no such database"):
         StorageReader(tmp_path / "missing.sqlite")
+
+
+def test_crowd_response_rows_are_stored_and_read_back(tmp_path):
+    from groundstation.core.response_data import (AlertRow, BroadcastRow, ResponseRow, ResponseStepRow,
+                                                  ThermalReadingRow)
+
+    path = tmp_path / "r.sqlite"
+    writer = StorageWriter(path).start()
+    writer.submit([
+        ResponseRow("resp-1", "plaza", 10.0, "confirmed", "plaza@5.000", None, 10.0, count=9, lat_deg=23.1,
+                    lon_deg=112.4, reason="9 people over 5"),
+        ResponseStepRow("resp-1", 10.0, "confirmed", "9 people over 5"),
+        ResponseRow("resp-1", "plaza", 11.0, "approaching", "plaza@5.000", "d1"),
+        ResponseStepRow("resp-1", 11.0, "approaching", "d1 chosen", "station", {"distance_m": 120.0}),
+        ThermalReadingRow("resp-1", 20.0, 1, 7, 23.1, 112.4, "measured", 38.6, 2.0, True, ""),
+        ThermalReadingRow("resp-1", 20.0, 1, 8, 23.1, 112.4, "unmeasured", None, None, None, "occluded"),
+        AlertRow("resp-1:fever_hint:20000", 20.0, "fever_hint", "critical", "fever hint", "plaza", "d1", "resp-1",
+                 {"people": [{"person_id": 7, "temp_c": 38.6}]}),
+        BroadcastRow("resp-1:b1", "resp-1", "d1", 21.0, "speaker", "requested", "please disperse", 3),
+        BroadcastRow("resp-1:b1", "resp-1", "d1", 22.0, "speaker", "delivered", "", 3, 4.2, "engines espeak-ng"),
+        ResponseRow("resp-1", "plaza", 30.0, "ended", "plaza@5.000", "d1", ended_at_s=30.0, outcome="fever_found",
+                    reason="fever hint handed to the ground"),
+    ])
+    assert writer.flush(10) and writer.counters().write_errors == 0
+    writer.close()
+    with StorageReader(path) as r:
+        (resp,) = r.responses()
+        assert (resp["state"], resp["outcome"], resp["vehicle_id"], resp["started_at_s"], resp["ended_at_s"]) == (
+            "ended", "fever_found", "d1", 10.0, 30.0)
+        assert resp["count"] == 9 and resp["reason"] == "fever hint handed to the ground"
+        assert [s["state"] for s in r.response_steps("resp-1")] == ["confirmed", "approaching"]
+        assert r.response_steps("resp-1")[1]["data"] == {"distance_m": 120.0}
+        readings = r.thermal_readings("resp-1")
+        assert [(x["temp_c"], x["fever"], x["status"]) for x in readings] == [(38.6, True, "measured"),
+                                                                              (None, None, "unmeasured")]
+        (alert,) = r.alerts("fever_hint")
+        assert alert["data"]["people"][0]["temp_c"] == 38.6
+        (b,) = r.broadcasts("resp-1")
+        assert (b["status"], b["duration_s"], b["text"], b["requested_at_s"]) == ("delivered", 4.2,
+                                                                                 "please disperse", 21.0)

@@ -10,28 +10,20 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from groundstation.config import parse_config
-from groundstation.core import CommandRequest
-from groundstation.station import Station
-from groundstation.storage import TABLES, StorageError, StorageReader
-from sim.fleet import SimFleet
+from groundstation.core.records import CommandRequest
+from groundstation.shell.station import Station
+from groundstation.shell.storage import TABLES, StorageError, StorageReader
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 # a fence around the simulator's default home (23.0469, 112.4651)
 FENCE = [[23.0400, 112.4580], [23.0400, 112.4720], [23.0540, 112.4720], [23.0540, 112.4580]]
-
-
-@pytest.fixture
-def sim():
-    fleet = SimFleet(vehicles=2, speedup=10, base_port=0, ready_after_s=2.0).start()
-    yield fleet
-    fleet.stop()
 
 
 def config_dict(tmp_path, urls):
@@ -49,15 +41,6 @@ def write_toml(path: Path, d: dict) -> Path:
     lines += ["[geofence]", f"inclusion = {d['geofence']['inclusion']}"]
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def wait_for(predicate, timeout_s=60.0, what="condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ready(station, vid):
@@ -108,17 +91,23 @@ def test_a_vehicle_that_vanishes_mid_command_and_a_flapping_link(tmp_path, sim):
         assert ask(station, "v2", "set_mode", mode="GUIDED").ok, "the other vehicle is unaffected"
         sim.unfreeze(0)
         wait_for(lambda: station.snapshot()["v1"].link_up, what="v1 back")
-        for _ in range(3):  # the link flaps: sockets dropped, the vehicle reconnects
-            sim.drop_connections(1)
-            time.sleep(0.3)
-        wait_for(lambda: station.snapshot()["v2"].link_up, what="v2 back after flapping")
+
+        def v2_link_changes():
+            station.flush()
+            with StorageReader(config.station.storage_path) as r:
+                return [l["up"] for l in r.link_changes("v2")]
+        for flap in range(3):  # the link flaps: sockets dropped, the vehicle reconnects each time
+            before = len(v2_link_changes())
+            assert sim.drop_connections(1) >= 1, "a connection was dropped"
+            wait_for(lambda: len(v2_link_changes()) >= before + 2 and v2_link_changes()[-1] == 1,
+                     what=f"v2 down and up again (flap {flap + 1})")
         assert ask(station, "v2", "set_mode", mode="LOITER").ok
         station.flush()
         with StorageReader(config.station.storage_path) as r:
             ups = [l["up"] for l in r.link_changes("v1")]
             assert ups[:3] == [1, 0, 1]
             assert r.command(outcome.request_id)["status"] == "failed"
-            assert len(r.link_changes("v2")) >= 1
+            assert [l["up"] for l in r.link_changes("v2")] == [1, 0, 1, 0, 1, 0, 1], "each flap is recorded"
             assert r.integrity() == "ok"
 
 
@@ -191,10 +180,17 @@ def test_kill_9_mid_flight_with_commands_in_flight(tmp_path, sim):
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     after = assert_committed_rows_survived(before, db)
-    sent = [c for c in after["commands"] if c["decision"] == "sent"]
-    # write-ahead audit: every command the vehicles answered has its row; and the station's last answers too
-    assert {rid for rid, status in finished} <= {c["request_id"] for c in sent}
-    for c in sent:  # a command is either finished with a result, or was in flight when killed
-        assert c["status"] in ("accepted", "sent", "failed", "refused_by_vehicle"), c
+    sent = {c["request_id"]: c for c in after["commands"] if c["decision"] == "sent"}
+    # write-ahead audit: every command the station answered has its row, with the answer the station gave
+    assert {rid for rid, status in finished} <= set(sent)
+    assert all(sent[rid]["status"] == status == "accepted" for rid, status in finished), finished
+    # any other command was either finished (a result and its time) or in flight when killed (no result yet);
+    # the child asks one command at a time per vehicle, so at most one per vehicle can be in flight
+    in_flight = [c for c in sent.values() if c["status"] is None]
+    assert all(c["finished_at_s"] is None and c["action"] == "goto" for c in in_flight), in_flight
+    assert len(in_flight) <= len(config_dict(tmp_path, sim.urls)["vehicles"])
+    finished_rows = [c for c in sent.values() if c["status"] is not None]
+    assert all(c["status"] in ("accepted", "failed", "refused_by_vehicle") and c["finished_at_s"] is not None
+               for c in finished_rows), finished_rows
     with StorageReader(db) as r:
         assert any(e["text"] == "armed" for e in r.events(kind="armed"))

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from groundstation.config import parse_config
-from groundstation.core import Policy, StationState, VehicleConfigured, handle, initial_state
-from groundstation.patrols import PatrolPolicy, SchedulesLoaded, Tick
-from groundstation.schedules import NewSchedule, plan_schedule, to_patrol_schedule
+from groundstation.core.dispatch import handle
+from groundstation.core.policy import Policy
+from groundstation.core.records import VehicleConfigured
+from groundstation.core.state import StationState, initial_state
+from groundstation.core.patrols import PatrolPolicy, SchedulesLoaded, Tick
+from groundstation.shell.schedules import NewSchedule, plan_schedule, to_patrol_schedule
 from telemetry.records import GeoPoint, LinkChanged, StateUpdated, VehicleState
 
 SIM_HOME = (23.0469, 112.4651)

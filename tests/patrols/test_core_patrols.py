@@ -1,8 +1,8 @@
 """The patrol decisions of the pure core, driven event by event with an explicit clock (no threads, no sleep)."""
 from __future__ import annotations
 
-from groundstation.core import CommandFinished, CommandRequest, EventRow, Record, Reply, SendCommand
-from groundstation.patrols import (PatrolPolicy, PatrolRunRow, ResumePoint, ScheduleFiredRow, StaleRun, launch_items,
+from groundstation.core.records import CommandFinished, CommandRequest, EventRow, Record, Reply, SendCommand
+from groundstation.core.patrols import (PatrolRunRow, ResumePoint, ScheduleFiredRow, StaleRun, launch_items,
                                   rotation_action)
 from missions.mission import MavCmd
 from telemetry.records import MissionProgress
@@ -21,12 +21,13 @@ def sends(actions, action=None):
 
 
 def launch(core: Core, now_s: float, vid: str):
-    """Answer the launch steps (upload, GUIDED, arm, AUTO) as a vehicle that accepts them; return the run id."""
+    """Answer the launch steps (upload, item 1, GUIDED, arm, mission start) as a vehicle that accepts them;
+    return the run id."""
     upload = sends(core.actions, "upload_mission")[-1]
     assert upload.vehicle_id == vid
     run_id = upload.request_id.rsplit(":", 1)[0]
     for step, action in (("upload", "upload_mission"), ("first_item", "set_mission_current"), ("guided", "set_mode"),
-                         ("arm", "arm"), ("auto", "set_mode")):
+                         ("arm", "arm"), ("start", "start_mission")):
         rid = f"{run_id}:{step}"
         assert any(s.request_id == rid for s in sends(core.actions, action)), f"{step} not sent"
         core(CommandFinished(rid, vid, action, True, result_name="MAV_RESULT_ACCEPTED"), now_s)
@@ -48,7 +49,7 @@ def test_a_cron_schedule_fires_at_its_local_time_and_only_then(tmp_path):
     assert planned.status == "planned" and planned.vehicle_id == "v1" and "v1:" in planned.reason
     upload = sends(actions, "upload_mission")
     assert len(upload) == 1 and upload[0].vehicle_id == "v1"
-    assert upload[0].args["items"][1].command == MavCmd.NAV_TAKEOFF  # after the home slot the station adds
+    assert upload[0].command.items[1].command == MavCmd.NAV_TAKEOFF  # after the home slot the station adds
     # 08:00 UTC (16:00 local) is not a fire time: no new run
     assert not rows(core.tick(utc(2024, 5, 1, 8, 0, 1)), ScheduleFiredRow)
 
@@ -158,7 +159,7 @@ def test_an_interrupted_patrol_resumes_at_the_waypoint_where_it_stopped(tmp_path
     actions = core.tick(T0 + 7190.5)
     planned = rows(actions)[0]
     assert planned.resume_from_item == waypoints[2] and planned.resumed_from_run == run_id
-    items = sends(actions, "upload_mission")[0].args["items"][1:]  # without the home slot
+    items = sends(actions, "upload_mission")[0].command.items[1:]  # without the home slot
     assert items[0].command == MavCmd.NAV_TAKEOFF
     first_wp = next(it for it in items if it.command == MavCmd.NAV_WAYPOINT)
     assert (first_wp.lat_deg, first_wp.lon_deg) == (sched.items[waypoints[2]].lat_deg, sched.items[waypoints[2]].lon_deg)
@@ -220,7 +221,7 @@ def test_rotation_launches_the_next_drone_before_the_current_must_return_then_br
     core.tick(T0 + 86400.5)
     t = T0 + 86401
     run1 = launch(core, t, "v1")
-    uploaded = sends(core.actions, "upload_mission")[-1].args["items"]
+    uploaded = sends(core.actions, "upload_mission")[-1].command.items
     jump = [it for it in uploaded if it.command == 177]
     assert len(jump) == 1 and jump[0].param2 == -1  # the patrol loops until relieved
     assert uploaded[int(jump[0].param1)].command == MavCmd.NAV_WAYPOINT  # it jumps back to the first waypoint

@@ -7,16 +7,15 @@ sent by the test, nobody waits for a cron time.
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 
-from groundstation.schedules import NewSchedule, add_schedule
-from groundstation.station import Station
-from groundstation.storage import StorageReader
+from groundstation.shell.schedules import NewSchedule, add_schedule
+from groundstation.shell.station import Station
+from groundstation.shell.storage import StorageReader
 from missions.mission import MavCmd
-from sim.fleet import SimFleet
 from tests.patrols.helpers import config, write_zone
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -27,22 +26,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
-
-
-@pytest.fixture
-def sim():
-    fleet = SimFleet(vehicles=2, speedup=10, base_port=0, ready_after_s=2.0).start()
-    yield fleet
-    fleet.stop()
-
-
-def wait_for(predicate, timeout_s=90.0, what="condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ready(station, vid):
@@ -86,7 +69,7 @@ def test_a_scheduled_patrol_is_flown_in_auto_to_completion(tmp_path, sim):
         with StorageReader(db) as r:
             sent = [(c["action"], c["params"].get("mode")) for c in reversed(r.commands(vid)) if c["decision"] == "sent"]
             assert sent == [("upload_mission", None), ("set_mission_current", None), ("set_mode", "GUIDED"), ("arm", None),
-                            ("set_mode", "AUTO")]
+                            ("start_mission", None)], "started the way ArduCopter accepts with no RC throttle"
             assert all(c["status"] == "accepted" for c in r.commands(vid))
             assert all(c["requested_by"] == "patrol:plaza" for c in r.commands(vid))
             assert not r.commands("v1")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from groundstation.schedules import NewSchedule, add_schedule
-from groundstation.station import Station
-from groundstation.storage import StorageReader
+from groundstation.shell.schedules import NewSchedule, add_schedule
+from groundstation.shell.station import Station
+from groundstation.shell.storage import StorageReader
 from tests.groundstation.fakes import FakeFleet
 from tests.patrols.helpers import config, utc, write_zone
 
@@ -64,8 +64,8 @@ def test_schedules_fire_on_ticks_survive_a_restart_and_are_picked_up_while_runni
         station.flush()
         wait(lambda: any(r.status == "launched" for r in station.patrol_state().runs.values()))
         calls = [name for name, _ in fleet.vehicles["v1"].calls]
-        assert calls == ["upload_mission", "set_current_mission_item", "set_mode", "arm", "set_mode"]
-        assert [a[0] for n, a in fleet.vehicles["v1"].calls if n == "set_mode"] == ["GUIDED", "AUTO"]
+        assert calls == ["upload_mission", "set_current_mission_item", "set_mode", "arm", "start_mission"]
+        assert [a[0] for n, a in fleet.vehicles["v1"].calls if n == "set_mode"] == ["GUIDED"]
         station.flush()
     finally:
         station.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from groundstation.config import CameraConfig
-from groundstation.vision_streams import camera_pose_at
+from groundstation.shell.vision_streams import camera_pose_at
 from telemetry.records import VehicleState
 
 MODEL = __file__  # any existing file: the config only checks that the model path exists

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from groundstation.config import ConfigError, parse_config
-from groundstation.crowds import CountingPolicy
-from groundstation.vision_streams import merge_observed, stream_spec
-from groundstation.crowds import VisionObserved
+from groundstation.core.crowds import CountingPolicy
+from groundstation.shell.vision_streams import merge_observed, stream_spec
+from groundstation.core.crowds import VisionObserved
+from tests.shared import MODELS, need
 from vision.records import CrowdObservation, FrameResult
 
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT.parent / "shared" / "models" / "yolo11n_from_int8.pt"
+MODEL = MODELS / "yolo11n_from_int8.pt"
 
 
 def zones(tmp_path: Path) -> Path:
@@ -36,8 +36,7 @@ def test_cameras_and_counting_are_optional():
 
 
 def test_a_camera_and_counting_section(tmp_path):
-    if not MODEL.exists():
-        pytest.skip("no model on this machine")
+    need(MODEL)
     config = parse_config(base(
         cameras=[{"id": "cam1", "vehicle_id": "v1", "source": "rtsp://10.0.0.5/live", "model_path": str(MODEL),
                   "hfov_deg": 70.0, "mount_pitch_deg": -60.0, "analyses_per_s": 10}],
@@ -53,8 +52,12 @@ def test_a_camera_and_counting_section(tmp_path):
 
 
 def test_every_problem_is_listed_and_missing_files_named(tmp_path):
-    bad_zones = tmp_path / "bad.geojson"
-    bad_zones.write_text('{"type": "FeatureCollection", "features": [{"geometry": {"type": "Point"}}]}')
+    no_capacity = tmp_path / "no-capacity.geojson"
+    ring = [[112.46, 23.04], [112.47, 23.04], [112.47, 23.05], [112.46, 23.04]]
+    no_capacity.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "z1", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    not_features = tmp_path / "bad.geojson"
+    not_features.write_text('{"type": "FeatureCollection", "features": [{"geometry": {"type": "Point"}}]}')
     with pytest.raises(ConfigError) as err:
         parse_config(base(
             cameras=[{"id": "cam1", "vehicle_id": "v9", "source": "a.mp4", "model_path": str(tmp_path / "nope.pt"),
@@ -70,9 +73,11 @@ def test_every_problem_is_listed_and_missing_files_named(tmp_path):
                      f"counting.zones_file: zones file not found: {tmp_path / 'missing.geojson'}",
                      "counting.grid_cell_m", "counting.hold_s", "counting.grid_origin.0"):
         assert expected in text, expected
-    with pytest.raises(ConfigError) as err:
-        parse_config(base(counting={"zones_file": str(bad_zones)}))
-    assert "not a usable zones GeoJSON" in err.value.problems[0] and "capacity" in err.value.problems[0]
+    for bad, why in ((no_capacity, "zone 'z1' has no 'capacity' property (its safe number of people)"),
+                     (not_features, "feature 0: not a GeoJSON Feature")):
+        with pytest.raises(ConfigError) as err:
+            parse_config(base(counting={"zones_file": str(bad)}))
+        assert err.value.problems == [f"counting.zones_file: {bad} is not a usable zones file: {why}"]
 
 
 def test_frames_keep_the_latest_and_crowds_are_merged():
@@ -86,7 +91,7 @@ def test_frames_keep_the_latest_and_crowds_are_merged():
 
 
 def test_the_inbox_keeps_the_latest_frame_per_stream_and_never_blocks():
-    from groundstation.station import Inbox
+    from groundstation.shell.station import Inbox
 
     inbox = Inbox(maxsize=10)
     for i in range(10):

@@ -2,37 +2,45 @@
 gathering after hold_s, dispersed after clear_s, frames without a pose, stream status, all with an injected clock."""
 from __future__ import annotations
 
-import math
+import json
+from dataclasses import replace
 
-from groundstation import core
-from groundstation import crowds as cr
-from groundstation.core import EventRow, Record
-from groundstation.patrols import Tick
-from vision.counting import CityGrid, Zone
+from groundstation.core.dispatch import handle
+from groundstation.core.state import StationState
+from groundstation.core import crowds as cr
+from groundstation.core.records import EventRow, Record
+from groundstation.core.patrols import Tick
+from missions.areas import CityGrid, counting_zones_from_text
+from missions.geo import enu_to_latlon
 from vision.records import CrowdObservation, FrameResult, PersonOnGround, StreamStatus, WorkerStats
 
 LAT0, LON0 = 23.0469, 112.4651
-M_PER_DEG_LAT = 6_371_008.8 * math.pi / 180.0
 
 
 def offset(east_m: float, north_m: float) -> tuple[float, float]:
-    return (LAT0 + north_m / M_PER_DEG_LAT,
-            LON0 + east_m / (M_PER_DEG_LAT * math.cos(math.radians(LAT0))))
+    lat, lon = enu_to_latlon(LAT0, LON0, east_m, north_m)
+    return float(lat), float(lon)
 
 
-def square(zone_id: str, east_m: float, north_m: float, size_m: float, capacity: int) -> Zone:
+def square(zone_id: str, east_m: float, north_m: float, size_m: float, capacity: int) -> dict:
+    """A square zone as a zones-file feature."""
     corners = [offset(east_m, north_m), offset(east_m + size_m, north_m), offset(east_m + size_m, north_m + size_m),
                offset(east_m, north_m + size_m), offset(east_m, north_m)]
-    return Zone(zone_id, zone_id.title(), (tuple((lon, lat) for lat, lon in corners),), capacity)
+    return {"type": "Feature", "id": zone_id, "properties": {"name": zone_id.title(), "capacity": capacity},
+            "geometry": {"type": "Polygon", "coordinates": [[[lon, lat] for lat, lon in corners]]}}
 
 
-PLAZA = square("plaza", 0.0, 0.0, 40.0, capacity=3)
+def zones(*features) -> tuple:
+    return counting_zones_from_text(json.dumps({"type": "FeatureCollection", "features": list(features)}))
+
+
+(PLAZA,) = zones(square("plaza", 0.0, 0.0, 40.0, capacity=3))
 POLICY = cr.CountingPolicy(zones=(PLAZA,), grid=CityGrid(LAT0, LON0, 50.0), hold_s=10.0, clear_s=5.0,
                            window_s=30.0, merge_radius_m=2.0, record_interval_s=10.0)
 
 
-def state0(policy: cr.CountingPolicy = POLICY) -> core.StationState:
-    return core.StationState(crowds=cr.initial(policy))
+def state0(policy: cr.CountingPolicy = POLICY) -> StationState:
+    return StationState(crowds=cr.initial(policy))
 
 
 def people_at(points, t, drone="d1", tracks=None):
@@ -54,7 +62,7 @@ def run(state, events):
     """Apply (event, now_s) pairs; return the final state and every row recorded."""
     rows = []
     for event, now_s in events:
-        state, actions = core.handle(state, event, now_s)
+        state, actions = handle(state, event, now_s)
         rows += [a.row for a in actions if isinstance(a, Record)]
     return state, rows
 
@@ -95,6 +103,47 @@ def test_the_same_people_seen_again_are_not_counted_twice():
     # two people seen in the same frame close together are two people
     state, _ = run(state0(), [(observed([(1.0, 1.0), (1.5, 1.0)], 1.0), 1.0)])
     assert cr.snapshot(state.crowds, 1.0).people == 2
+
+
+def test_one_track_over_consecutive_frames_is_one_person_in_its_zone_and_cell():
+    two_zones = replace(POLICY, zones=zones(square("plaza", 0.0, 0.0, 40.0, 3), square("market", 100.0, 0.0, 40.0, 10)))
+    events = [(observed([(10.0 + 0.3 * k, 10.0), (20.0, 20.0)], 0.1 * k, index=k, tracks=[1, 2]), 0.1 * k)
+              for k in range(10)]
+    state, _ = run(state0(two_zones), events)
+    snap = cr.snapshot(state.crowds, 0.9)
+    assert snap.people == 2
+    assert [(z.zone_id, z.count) for z in snap.zones] == [("plaza", 2), ("market", 0)]
+    assert [(c.cell_east, c.cell_north, c.count) for c in snap.cells] == [(0, 0, 2)]
+
+
+def test_people_side_by_side_in_one_frame_are_as_many_people():
+    state, _ = run(state0(), [(observed([(10.0, 10.0), (10.5, 10.0), (11.0, 10.0)], 0.0, tracks=[1, 2, 3]), 0.0)])
+    assert cr.snapshot(state.crowds, 0.0).people == 3
+
+
+def test_another_drones_view_and_a_repeated_pass_are_not_counted_twice():
+    state = state0(replace(POLICY, window_s=60.0))
+    # another drone (its own stream) sees the same two people at the same time, placed within its error
+    other = cr.VisionObserved("cam2", frame([(10.8, 10.5), (29.5, 30.6)], 0.0, tracks=[7, 8], stream="cam2"))
+    state, _ = run(state, [(observed([(10.0, 10.0), (30.0, 30.0)], 0.0, tracks=[1, 2]), 0.0), (other, 0.0)])
+    assert cr.snapshot(state.crowds, 0.0).people == 2
+    # the first drone passes again 40 s later: new track ids, the same two people and one more
+    again = observed([(10.4, 9.7), (30.2, 30.1), (35.0, 5.0)], 40.0, index=1, tracks=[31, 32, 33])
+    state, rows = run(state, [(again, 40.0)])
+    snap = cr.snapshot(state.crowds, 40.0)
+    assert snap.people == 3 and snap.zones[0].count == 3
+    assert [(z.count, z.over_capacity) for z in of(rows, cr.ZoneCountRow)] == [(3, False)]  # capacity 3: not over
+
+
+def test_each_person_leaves_the_counts_window_s_after_last_seen():
+    state = state0(replace(POLICY, window_s=10.0))
+    state, _ = run(state, [(observed([(10.0, 10.0)], 0.0, tracks=[1]), 0.0),
+                           (observed([(20.0, 20.0)], 8.0, index=1, tracks=[2]), 8.0)])
+    counts = []
+    for t in (9.0, 12.0, 30.0):
+        state, _ = run(state, [(Tick(), t)])
+        counts.append(cr.snapshot(state.crowds, t).people)
+    assert counts == [2, 1, 0]
 
 
 def test_people_not_seen_for_the_window_leave_the_counts_on_tick():

@@ -4,45 +4,25 @@ stream whose vehicle has no pose gives flagged observations. Nothing here is tim
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
 import pytest
 
 from groundstation.config import parse_config
-from groundstation.core import CommandRequest
-from groundstation.station import Station
-from groundstation.storage import StorageReader
-from sim.fleet import SimFleet
+from groundstation.core.records import CommandRequest
+from groundstation.shell.station import Station
+from groundstation.shell.storage import StorageReader
+from missions.geo import distance_m
+from tests.shared import DATA, MODELS, need
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT.parent / "shared" / "models" / "yolo11n_from_int8.pt"
-PETS = ROOT.parent / "shared" / "data" / "pets2009_s2l1_elevated.avi"
+MODEL = MODELS / "yolo11n_from_int8.pt"
+PETS = DATA / "pets2009_s2l1_elevated.avi"
 HOME = (23.0469, 112.4651)
 FENCE = [[23.0400, 112.4580], [23.0400, 112.4720], [23.0540, 112.4720], [23.0540, 112.4580]]
-
-
-def need(path: Path) -> str:
-    if not path.exists():
-        pytest.skip(f"{path} is not on this machine")
-    return str(path)
-
-
-def wait_for(predicate, timeout_s=90.0, what="condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def distance_m(lat1, lon1, lat2, lon2):
-    north = math.radians(lat2 - lat1) * 6_371_008.8
-    east = math.radians(lon2 - lon1) * 6_371_008.8 * math.cos(math.radians(lat1))
-    return math.hypot(east, north)
+WAIT_S = 90.0  # a generous deadline: model loading and four workers on a shared 2-core machine
 
 
 def zones_file(tmp_path: Path) -> Path:
@@ -63,13 +43,6 @@ def camera(cid, vehicle, source, **kw):
             "realtime": True, "analyses_per_s": 5.0, "crowd_min_people": 2, **kw}
 
 
-@pytest.fixture
-def sim():
-    fleet = SimFleet(vehicles=1, speedup=10, base_port=0, ready_after_s=2.0).start()
-    yield fleet
-    fleet.stop()
-
-
 def test_vision_streams_flow_into_the_station(tmp_path, sim):
     need(MODEL), need(PETS)
     corrupt = tmp_path / "corrupt.mp4"
@@ -81,35 +54,38 @@ def test_vision_streams_flow_into_the_station(tmp_path, sim):
                      # a vehicle that never answers: its camera's frames have no pose
                      {"id": "ghost", "url": "tcp:127.0.0.1:1", "link_timeout_s": 1.5}],
         "geofence": {"inclusion": FENCE},
-        "cameras": [camera("cam-v1", "v1", need(PETS)),
-                    camera("cam-ghost", "ghost", need(PETS), max_restarts=0),
+        "cameras": [camera("cam-v1", "v1", str(PETS)),
+                    camera("cam-ghost", "ghost", str(PETS), max_restarts=0),
                     camera("cam-corrupt", "v1", str(corrupt), max_restarts=1, restart_backoff_s=0.2),
                     camera("cam-missing", "v1", str(tmp_path / "missing.avi"), max_restarts=0)],
         "counting": {"zones_file": str(zones_file(tmp_path)), "grid_origin": [23.04, 112.46], "grid_cell_m": 50.0,
                      "hold_s": 1.0, "clear_s": 1.0, "window_s": 30.0,
                      "crowd_radius_m": 6.0},
+        # the crowd response only watches here (an alert, no flight): v1 must keep hovering where it is
+        "response": {"mode": "watch-only"},
     })
     with Station(config) as station:
         def ask(action, **args):
             return station.request(CommandRequest("v1", action, args, requested_by="test")).result(60)
 
         wait_for(lambda: (s := station.snapshot().get("v1")) is not None and s.link_up and s.ready_to_arm
-                 and s.position_known and s.home is not None, what="v1 ready")
+                 and s.position_known and s.home is not None, timeout_s=WAIT_S, what="v1 ready")
         assert ask("set_mode", mode="GUIDED").ok and ask("arm").ok and ask("takeoff", alt_rel_m=20).ok
-        # the camera follows the gimbal the vehicle reports (MOUNT_STATUS): point it 40 degrees down
+        # the camera follows the gimbal the vehicle reports (GIMBAL_DEVICE_ATTITUDE_STATUS): point it 40 degrees down
         assert ask("point_gimbal", pitch_deg=-40.0).ok
-        wait_for(lambda: station.snapshot()["v1"].gimbal_pitch_deg == -40.0, what="gimbal reported at -40 deg")
-        wait_for(lambda: (station.snapshot()["v1"].alt_rel_m or 0) > 18, what="v1 at 20 m")
+        wait_for(lambda: abs((station.snapshot()["v1"].gimbal_pitch_deg or 0.0) + 40.0) < 0.5, timeout_s=WAIT_S,
+                 what="gimbal reported at -40 deg")  # (a quaternion on the wire: not exactly -40)
+        wait_for(lambda: (station.snapshot()["v1"].alt_rel_m or 0) > 18, timeout_s=WAIT_S, what="v1 at 20 m")
         started_hover = time.time()
 
         def placed():
             snap = station.crowd_snapshot()
             return snap.people > 0 and any(z.gathering for z in snap.zones) and snap.crowds
 
-        wait_for(placed, what="people placed on the map, a crowd and a gathering")
+        wait_for(placed, timeout_s=WAIT_S, what="people placed on the map, a crowd and a gathering")
         hover = station.snapshot()["v1"]
         wait_for(lambda: {r.state for r in station.crowd_snapshot().streams if r.stream_id != "cam-v1"}
-                 >= {"gave_up"} and station.crowd_snapshot().streams, what="broken streams settled")
+                 >= {"gave_up"} and station.crowd_snapshot().streams, timeout_s=WAIT_S, what="broken streams settled")
         # the broken streams never stopped the station: the vehicle still answers commands
         assert station.snapshot()["v1"].link_up
         assert ask("set_mode", mode="LOITER").ok
@@ -127,6 +103,8 @@ def test_vision_streams_flow_into_the_station(tmp_path, sim):
         assert any(z["count"] > 1 and z["over_capacity"] for z in zone_rows)
         (gathering,) = reader.gatherings("square")
         assert gathering["status"] in ("gathering", "dispersed") and "safe capacity 1" in gathering["reason"]
+        (response,) = reader.responses("square")
+        assert response["outcome"] == "watched" and reader.alerts("crowd")[0]["zone_id"] == "square"
         # crowds placed near the hovering vehicle (20 m up, camera 40 degrees down: the image centre ~24 m ahead)
         crowds = [c for c in reader.crowd_observations("v1", stream_id="cam-v1") if c["at_s"] >= started_hover]
         assert crowds and all(c["count"] >= 2 and c["radius_m"] > 0 and c["density_per_m2"] > 0 for c in crowds)
@@ -137,8 +115,11 @@ def test_vision_streams_flow_into_the_station(tmp_path, sim):
         assert ghost and all(v["pose_missing"] and v["placed"] == 0 for v in ghost)
         assert any(v["count_in_view"] > 0 for v in ghost)
         assert not reader.crowd_observations(stream_id="cam-ghost")
+        # its "no vehicle pose" note names the stream and its vehicle (other streams may have one too, in any order)
         notes = [e for e in reader.events(kind="vision") if "no vehicle pose" in e["text"]]
-        assert notes and notes[0]["vehicle_id"] == "ghost"
+        ghost_notes = [e for e in notes if "video stream cam-ghost:" in e["text"]]
+        assert ghost_notes and all(e["vehicle_id"] == "ghost" for e in ghost_notes)
+        assert all(e["vehicle_id"] == "v1" for e in notes if e not in ghost_notes)
         # broken sources: failure recorded (the file named), restarts reported, then given up
         corrupt_states = [r["state"] for r in reader.stream_status("cam-corrupt")]
         assert corrupt_states[0] == "configured" and corrupt_states.count("failed") == 2
