@@ -26,6 +26,7 @@ class CountingZone:
     name: str
     capacity_persons: int
     parts: tuple[Zone, ...]  # its polygons (holes excluded from the zone)
+    dwell_s: float | None = None  # over capacity this long is a gathering (None: the counting policy's hold_s)
 
     @cached_property
     def _area_lonlat(self) -> shapely.MultiPolygon:
@@ -53,7 +54,7 @@ def counting_zones(zone_set: ZoneSet) -> tuple[CountingZone, ...]:
         if first.capacity_persons is None:
             raise ZoneError(f"zone {zone_id!r} has no 'capacity' property (its safe number of people)")
         name = first.name.removesuffix("[0]") if len(parts) > 1 else first.name  # a MultiPolygon's parts: name[j]
-        out.append(CountingZone(zone_id, name, first.capacity_persons, tuple(parts)))
+        out.append(CountingZone(zone_id, name, first.capacity_persons, tuple(parts), first.dwell_s))
     return tuple(out)
 
 

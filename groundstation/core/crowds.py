@@ -42,6 +42,7 @@ class CountingPolicy:
     window_s: float = 30.0  # a person not seen for this long leaves the counts
     merge_radius_m: float = 2.0
     record_interval_s: float = 10.0  # zone / view count rows: on change, and at least this often
+    cell_capacity_persons: int | None = None  # a grid cell over this is watched like a zone (id "cell:E:N")
 
 
 # --- events in --------------------------------------------------------------------------------------------
@@ -197,6 +198,7 @@ class ZoneView:
     peak_count: int = 0
     last_row: int | None = None
     last_row_s: float | None = None
+    hold_s: float | None = None  # this zone's dwell time (None: the policy's hold_s)
 
     @property
     def gathering(self) -> bool:
@@ -215,7 +217,7 @@ class CrowdState:
 
 
 def initial(policy: CountingPolicy) -> CrowdState:
-    zones = {z.zone_id: ZoneView(z.zone_id, z.name, z.capacity_persons) for z in policy.zones}
+    zones = {z.zone_id: ZoneView(z.zone_id, z.name, z.capacity_persons, hold_s=z.dwell_s) for z in policy.zones}
     return CrowdState(policy=policy, zones=MappingProxyType(zones))
 
 
@@ -355,7 +357,43 @@ def _recount(state: CrowdState, now_s: float) -> tuple[CrowdState, list[CrowdRow
         view, zone_rows = _zone_step(policy, zones[zone.zone_id], count, now_s)
         zones[zone.zone_id] = view
         rows.extend(zone_rows)
+    if policy.cell_capacity_persons is not None:  # cells: watched like zones while occupied or gathering
+        watched = {cell_id(e, n): (e, n) for e, n in cells}
+        watched.update({zid: parse_cell_id(zid) for zid, v in zones.items() if zid.startswith("cell:")})
+        for zid, (e, n) in sorted(watched.items()):
+            view = zones.get(zid) or ZoneView(zid, f"cell {e},{n}", policy.cell_capacity_persons)
+            view, zone_rows = _zone_step(policy, view, cells.get((e, n), 0), now_s)
+            rows.extend(zone_rows)
+            if view.count == 0 and not view.gathering:
+                zones.pop(zid, None)
+            else:
+                zones[zid] = view
     return replace(state, zones=MappingProxyType(zones), cells=MappingProxyType(cells)), rows
+
+
+def cell_id(cell_east: int, cell_north: int) -> str:
+    return f"cell:{cell_east}:{cell_north}"
+
+
+def parse_cell_id(zone_id: str) -> tuple[int, int]:
+    _, e, n = zone_id.split(":")
+    return int(e), int(n)
+
+
+def members(state: CrowdState, zone_id: str) -> list[GroundPerson]:
+    """The people on the map now inside a zone, or a grid cell ("cell:E:N")."""
+    policy = state.policy
+    if zone_id.startswith("cell:"):
+        if policy.grid is None or not state.people:
+            return []
+        cell = parse_cell_id(zone_id)
+        ce, cn = policy.grid.cells_of([p.lat_deg for p in state.people], [p.lon_deg for p in state.people])
+        return [p for p, e, n in zip(state.people, ce.tolist(), cn.tolist()) if (e, n) == cell]
+    zone = next((z for z in policy.zones if z.zone_id == zone_id), None)
+    if zone is None or not state.people:
+        return []
+    inside = zone.contains([p.lat_deg for p in state.people], [p.lon_deg for p in state.people])
+    return [p for p, yes in zip(state.people, inside.tolist()) if yes]
 
 
 def _zone_step(policy: CountingPolicy, view: ZoneView, count: int, now_s: float) -> tuple[ZoneView, list[CrowdRow]]:
@@ -370,11 +408,12 @@ def _zone_step(policy: CountingPolicy, view: ZoneView, count: int, now_s: float)
                        under_since_s=view.under_since_s if view.under_since_s is not None else now_s)
     if view.gathering:
         view = replace(view, peak_count=max(view.peak_count, count))
-    if not view.gathering and over and now_s - view.over_since_s >= policy.hold_s:
+    hold_s = view.hold_s if view.hold_s is not None else policy.hold_s
+    if not view.gathering and over and now_s - view.over_since_s >= hold_s:
         started = view.over_since_s
         gid = f"{view.zone_id}@{started:.3f}"
         reason = (f"{count} people in zone {view.name} (safe capacity {view.capacity_persons}) "
-                  f"for {now_s - started:.0f} s >= hold {policy.hold_s:g} s")
+                  f"for {now_s - started:.0f} s >= hold {hold_s:g} s")
         view = replace(view, gathering_id=gid, gathering_since_s=started, peak_count=count)
         rows.append(GatheringRow(gid, view.zone_id, now_s, "gathering", started, count, count,
                                  view.capacity_persons, reason))

@@ -131,8 +131,7 @@ def _alert(r: Response, now_s: float, kind: str, severity: str, text: str, **dat
 
 
 def _people_in_zone(state: StationState, zone_id: str) -> list[cr.GroundPerson]:
-    policy = state.crowds.policy
-    return [p for p in state.crowds.people if cr.zone_of(policy, p.lat_deg, p.lon_deg) == zone_id]
+    return cr.members(state.crowds, zone_id)
 
 
 def _rearm_level(policy: ResponsePolicy, capacity: int) -> int:

@@ -62,6 +62,7 @@ from groundstation.core.records import (
 from groundstation.core.response_data import Broadcast, BroadcastFinished, ScreenThermal, StopBroadcast, ThermalScreened
 from groundstation.core.state import StationState, initial_state
 from groundstation.shell import schedules
+from groundstation.shell.feed import Feed
 from groundstation.shell.storage import StorageError, StorageWriter
 from telemetry.errors import (
     CommandRefused,
@@ -252,6 +253,8 @@ class Station:
         self._vision: Any = None  # vision_streams.VisionStreams when cameras are configured
         self._vision_latency_ms: dict[str, collections.deque[float]] = {}
         self._published: StationState = self._state
+        self.feed = Feed()  # live updates for clients: every recorded row and vehicle state, numbered
+        self._view_lock = threading.Lock()  # held while the published state and its feed items change together
         self._futures: dict[str, Future[CommandOutcome]] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
@@ -431,6 +434,28 @@ class Station:
             log.exception("cannot start the vision workers")
             self._vision = None
 
+    def view(self) -> dict[str, Any]:
+        """A JSON-able snapshot of what the station knows now, with `seq`, the number of the last feed item it
+        includes: apply the feed's items after it (`feed.since(seq)`, `feed.subscribe`) to keep it current."""
+        with self._view_lock:
+            state, seq = self._published, self.feed.seq
+        now = self._clock()
+        snap = crowds.snapshot(state.crowds, now)
+        return {
+            "seq": seq,
+            "at_s": now,
+            "vehicles": {vid: plain(replace(v.state or VehicleState(vehicle_id=vid), link_up=v.link_up))
+                         for vid, v in state.vehicles.items()},
+            "zones": [plain(z) for z in snap.zones],
+            "cells": [plain(c) for c in snap.cells],
+            "crowds": [plain(c) for c in snap.crowds],
+            "people": snap.people,
+            "responses": [{k: v for k, v in plain(r).items() if k not in ("chain", "screenings")}
+                          for r in state.responses.responses.values()],
+            "patrol_runs": [{k: v for k, v in plain(r).items() if k not in ("items", "index_map")}
+                            for r in state.patrols.runs.values()],
+        }
+
     def vehicle_reader(self, vehicle_id: str) -> "VehicleReader":
         """Read-only access to a vehicle's link for tools (state, parameters, the mission on board); every
         command goes through request(). KeyError if the vehicle is not configured."""
@@ -528,12 +553,21 @@ class Station:
                 if future is not None:
                     future.set_result(outcome)
             return
-        self._published = self._state
+        rows = [a.row for a in actions if isinstance(a, Record)]
+        with self._view_lock:  # a client's view() sees the state and the feed number that go together
+            self._published = self._state
+            now = self._clock()
+            for row in rows:
+                self.feed.publish(_feed_kind(row), now, plain(row))
+            if isinstance(event, StateUpdated):
+                vid = event.state.vehicle_id
+                view = self._state.vehicles.get(vid)
+                if view is not None and view.state is not None:
+                    self.feed.publish("vehicle", now, plain(replace(view.state, link_up=view.link_up)))
         if isinstance(event, crowds.VisionObserved) and event.frame is not None:
             latency_ms = (time.time() - event.frame.capture_time_s) * 1000.0
             with self._lock:
                 self._vision_latency_ms.setdefault(event.stream_id, collections.deque(maxlen=10_000)).append(latency_ms)
-        rows = [a.row for a in actions if isinstance(a, Record)]
         seq = self._writer.submit(rows) if rows else 0
         for row in rows:
             if isinstance(row, EventRow):
@@ -681,6 +715,12 @@ class Station:
         with self._lock:
             self._finished += 1
         self._inbox.put_event(finished)
+
+
+def _feed_kind(row: Any) -> str:
+    """EventRow -> "event", ResponseStepRow -> "response_step", ... (the row's type in snake case)."""
+    name = type(row).__name__.removesuffix("Row")
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
 
 class VehicleReader:

@@ -295,3 +295,32 @@ def test_a_request_the_core_fails_on_still_gets_an_outcome_and_an_audit_row(tmp_
         with h.reader() as r:
             (row,) = [c for c in r.commands("d1") if c["action"] == "takeoff"]
         assert row["decision"] == "refused" and "core bug" in row["reason"]
+
+
+def test_the_feed_numbers_every_recorded_row_and_state_and_a_view_pairs_with_it(tmp_path):
+    with Harness(tmp_path) as h:
+        seen = []
+        h.station.feed.subscribe(seen.append)
+        h.ready("d1")
+        view = h.station.view()
+        assert view["vehicles"]["d1"]["link_up"] is True and view["seq"] == h.station.feed.seq
+        assert h.ask("d1", "arm").ok
+        h.station.flush()
+        later = h.station.feed.since(view["seq"])
+        kinds = [i["kind"] for i in later]
+        assert "command" in kinds and "command_result" in kinds, kinds
+        (result,) = [i for i in later if i["kind"] == "command_result"]
+        assert result["data"]["status"] == "accepted"
+        assert [i["seq"] for i in seen] == list(range(seen[0]["seq"], seen[0]["seq"] + len(seen))), "no gaps"
+        assert seen[-len(later):] == later
+        assert {i["kind"] for i in seen} >= {"vehicle", "link", "event"}
+        assert h.station.feed.since(10**9) == []
+
+
+def test_a_feed_number_too_old_asks_for_a_new_snapshot():
+    from groundstation.shell.feed import Feed
+
+    feed = Feed(capacity=3)
+    for i in range(5):
+        feed.publish("event", float(i), {"i": i})
+    assert feed.since(0) is None and [i["data"]["i"] for i in feed.since(2)] == [2, 3, 4]

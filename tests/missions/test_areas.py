@@ -41,6 +41,12 @@ def test_zones_keep_their_id_name_and_capacity():
     assert (zone.zone_id, zone.capacity_persons) == ("zone-0", 7)
 
 
+def test_a_zone_may_set_its_own_dwell_time():
+    plaza, market = counting_zones_from_text(collection(square_zone("plaza", 0, 0, 40, 40, 3, dwell_s=30),
+                                                        square_zone("market", 100, 0, 140, 40, 10)))
+    assert (plaza.dwell_s, market.dwell_s) == (30.0, None)
+
+
 def test_zone_contains_and_holes():
     (plaza,) = counting_zones_from_text(collection(square_zone("plaza", 0, 0, 40, 40, 3)))
     assert plaza.contains(*at(20, 20))[0]
@@ -99,6 +105,8 @@ def test_kml_zones_carry_their_capacity():
     ({"type": "FeatureCollection", "features": [square_zone("p", 0, 0, 9, 9, 1), square_zone("p", 20, 0, 29, 9, 1)]},
      "id 'p' is used by another feature"),
     ({"type": "FeatureCollection", "features": [square_zone("p", 0, 0, 9, 9, 1, kind="fence")]}, "no zone polygon"),
+    ({"type": "FeatureCollection", "features": [square_zone("p", 0, 0, 9, 9, 1, dwell_s=-5)]}, "dwell_s must be"),
+    ({"type": "FeatureCollection", "features": [square_zone("p", 0, 0, 9, 9, 1, dwell_s="soon")]}, "dwell_s must be"),
 ])
 def test_bad_zone_files_are_refused_saying_why(bad, message):
     with pytest.raises(ZoneError, match=message):

@@ -322,3 +322,20 @@ def test_a_patrolling_drone_pauses_its_patrol_and_resumes_it_at_the_interrupted_
     run = w.state.patrols.runs[run_id]
     assert run.paused_by is None and run.status == "launched", "the patrol goes on"
     assert not [x for x in w.rows(PatrolRunRow) if x.status == "aborted"]
+
+
+def test_a_grid_cell_over_its_safe_value_gets_a_response_too(tmp_path):
+    from dataclasses import replace as dc_replace
+
+    from groundstation.core import crowds as cr
+    from missions.areas import CityGrid
+
+    w = world(tmp_path)
+    policy = dc_replace(w.state.crowds.policy, grid=CityGrid(HOME[0] - 0.01, HOME[1] - 0.01, 50.0),
+                        cell_capacity_persons=6)
+    w.state = dc_replace(w.state, crowds=cr.initial(policy))
+    w.hold_crowd(8, 7.0, zone_sw=(-60.0, -60.0))  # in no zone: only its cell is over capacity
+    (r,) = w.active()
+    assert r.zone_id.startswith("cell:") and r.state == "broadcasting" and r.vehicle_id == "d1"
+    assert "over its safe capacity of 6" in w.causes()[0]
+    assert all(len(s.people) == 8 for s in w.screens), "the cell's people are screened"

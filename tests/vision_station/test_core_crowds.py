@@ -2,6 +2,7 @@
 gathering after hold_s, dispersed after clear_s, frames without a pose, stream status, all with an injected clock."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 
@@ -245,3 +246,17 @@ def test_the_core_state_is_not_mutated():
     after, _ = run(before, [(observed(FIVE, 1.0), 1.0)])
     assert before.crowds.people == () and after.crowds.people
     assert before.crowds.zones["plaza"].count == 0
+
+
+def test_a_zone_with_its_own_dwell_time_waits_that_long():
+    slow = dataclasses.replace(PLAZA, dwell_s=20.0)
+    s = state0(dataclasses.replace(POLICY, zones=(slow,)))
+    crowd = [(5.0 + i, 5.0) for i in range(5)]
+    gatherings = []
+    for t in range(0, 26):
+        s, actions = handle(s, observed(crowd, float(t), tracks=list(range(5))), float(t))
+        gatherings += [r for r in (a.row for a in actions if isinstance(a, Record)) if isinstance(r, cr.GatheringRow)]
+        if t == 15:
+            assert not gatherings, "the policy's hold_s (10 s) is not this zone's dwell time"
+    (g,) = gatherings
+    assert g.status == "gathering" and g.at_s == 20.0 and "hold 20 s" in g.reason
