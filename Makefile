@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test test-fast bench lint clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml debian-packages.txt
 	scripts/install-debian-packages
@@ -24,9 +24,15 @@ test: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
+# the inner loop: every test but those marked slow (real processes, sockets or models for more than a few seconds)
+test-fast: $(STAMP)
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -m "not slow" -q
+
 bench: $(STAMP)
 	$(PY) benchmarks/station.py
 	$(PY) benchmarks/planning.py
+	$(PY) benchmarks/crowd_response.py
 
 clean:
 	rm -rf $(VENV) var

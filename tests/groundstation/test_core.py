@@ -369,3 +369,14 @@ def test_set_mission_current_accepts_the_last_item_and_refuses_beyond_it():
     assert [a for a in ok if isinstance(a, SendCommand)], "seq 2 is the last of 2 items (seq 0 is home)"
     _, refused = decide(s, "set_mission_current", {"seq": 3}, rid="beyond")
     assert "beyond the uploaded mission (2 items)" in rows(refused, CommandRow)[0].reason
+
+
+def test_last_seen_is_recorded_on_link_changes_and_every_minute_while_up():
+    s = station()
+    seen = []
+    for t in (0.0, 30.0, 59.0, 61.0, 90.0, 125.0):
+        s, actions = handle(s, StateUpdated(vstate(), 0.0), NOW + t)
+        seen += [r.at_s - NOW for r in rows(actions, VehicleRow)]
+    s, actions = handle(s, LinkChanged("d1", False, "silent", 0.0), NOW + 130.0)
+    seen += [r.at_s - NOW for r in rows(actions, VehicleRow)]
+    assert seen == [61.0, 125.0, 130.0], "vehicles.last_seen_s follows the vehicle, not only the first link-up"

@@ -48,6 +48,7 @@ def test_offset_and_distance():
     assert distance_m(23.0469, 112.4651, lat, lon) == pytest.approx(50.0, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_refuses_a_vehicle_without_sim_params(tmp_path):
     peer = ScriptedVehicle().start()
     peer.state.params = {"WPNAV_SPEED": 1000.0}

@@ -144,6 +144,7 @@ def test_no_fever_the_crowd_hears_the_message_disperses_and_the_patrol_resumes(f
         assert all(abs(x["temp_c"] - 34.5) < 1.5 and x["fever"] is False for x in measured)
         (broadcast,) = r.broadcasts(rid)
         assert broadcast["status"] == "delivered" and "广场" in broadcast["text"]
+        assert "espeak-ng" in broadcast["reason"] and "gtts" in broadcast["reason"], "offline speech, and why"
         (run,) = r.patrol_runs()
         assert run["run_id"] == run_id and run["status"] == "completed"
         reached = [e["data"]["seq"] for e in r.events("v1", kind="mission")]

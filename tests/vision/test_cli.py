@@ -11,6 +11,7 @@ from tests.vision.conftest import CACHE, MODEL, PETS, visdrone
 COMMON = ["--model", str(MODEL), "--cache-dir", str(CACHE)]
 
 
+@pytest.mark.slow
 def test_eval_json_format_and_groups(tmp_path, capsys):
     need(MODEL), need(PETS)
     frame = visdrone(1)
@@ -38,6 +39,7 @@ def test_eval_json_format_and_groups(tmp_path, capsys):
     assert out["items"][2]["pred"] >= 15  # tiling finds the small people (plain YOLO11n finds < 8)
 
 
+@pytest.mark.slow
 def test_eval_text_output_and_bad_truth(tmp_path, capsys):
     need(MODEL), need(PETS)
     truth = tmp_path / "t.json"
@@ -48,6 +50,7 @@ def test_eval_text_output_and_bad_truth(tmp_path, capsys):
     assert main(["vision", "eval", "--truth", str(truth), *COMMON]) == 2
 
 
+@pytest.mark.slow
 def test_count_video_json_lines_and_annotated_output(tmp_path, capsys):
     need(MODEL), need(PETS)
     out_video = tmp_path / "annotated.avi"
@@ -63,6 +66,7 @@ def test_count_video_json_lines_and_annotated_output(tmp_path, capsys):
     assert n == 4
 
 
+@pytest.mark.slow
 def test_count_image_text(capsys):
     need(MODEL)
     assert main(["vision", "count", str(visdrone(0)), "--tiles", "2x3", *COMMON]) == 0
@@ -83,6 +87,7 @@ def test_count_errors_are_clear(tmp_path, capsys, make, args, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_count_truncated_video_warns(tmp_path, capsys):
     need(MODEL)
     cut = tmp_path / "cut.avi"

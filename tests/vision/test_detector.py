@@ -77,6 +77,7 @@ def test_bad_frames_are_refused(detector):
     assert detector.detect(np.full((360, 480, 3), 127, np.uint8)).detections == ()
 
 
+@pytest.mark.slow
 def test_tiles_find_small_people_in_a_drone_view():
     image = cv2.imread(str(visdrone(0)))
     det = PersonDetector(DetectorConfig(model_path=need(MODEL), imgsz=640, cache_dir=CACHE))
@@ -86,6 +87,7 @@ def test_tiles_find_small_people_in_a_drone_view():
     assert len(tiled.detections) >= len(plain.detections) + 5
 
 
+@pytest.mark.slow
 def test_person_on_a_tile_seam_is_counted_once(detector, pets_frames):
     frame = pets_frames[0]
     people = detector.detect(frame, "off").detections
@@ -129,6 +131,7 @@ def test_pipelined_stream_detection_matches_frame_by_frame(pets_frames):
             assert abs(a.x1_px - b.x1_px) < 1.0 and abs(a.y2_px - b.y2_px) < 1.0
 
 
+@pytest.mark.slow
 def test_pipelined_tiles_match_frame_by_frame(pets_frames):
     """Tiles in throughput mode run on their own requests (never the next frame's, which is in flight)."""
     cfg = DetectorConfig(model_path=need(MODEL), imgsz=640, cache_dir=CACHE, precision="f32")

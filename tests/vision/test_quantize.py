@@ -80,6 +80,7 @@ def test_unknown_precision_is_refused():
         PersonDetector(DetectorConfig(model_path=need(MODEL), cache_dir=CACHE, precision="int4"))
 
 
+@pytest.mark.slow
 def test_quantised_model_finds_the_people_in_a_pets_frame(int8_detector, pets_frames):
     found = int8_detector.detect(pets_frames[0], "off")
     assert 2 <= len(found.detections) <= 4  # truth.json: 3 people in frame 0
@@ -92,6 +93,7 @@ def test_quantised_model_finds_the_people_in_a_pets_frame(int8_detector, pets_fr
     assert [len(g.detections) for g in got] == [len(int8_detector.detect(f, "off").detections) for f in pets_frames[:3]]
 
 
+@pytest.mark.slow
 def test_tiles_can_run_at_another_precision(pets_frames):
     det = PersonDetector(DetectorConfig(model_path=need(MODEL), cache_dir=CACHE, precision="int8", tile_precision="f32",
                                         calibration=need(STREET), **SMALL))
@@ -101,6 +103,7 @@ def test_tiles_can_run_at_another_precision(pets_frames):
     assert tiled.grid != (1, 1) and len(tiled.detections) >= len(det.detect(image, "off").detections) + 5
 
 
+@pytest.mark.slow
 def test_undecodable_calibration_falls_back_with_the_reason(tmp_path):
     broken = tmp_path / "calibration.mp4"
     broken.write_bytes(b"\x00" * 4096)  # exists, so the build is tried (in its child process), and fails

@@ -3,6 +3,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.vision.conftest import ROOT
 
 
@@ -11,6 +13,7 @@ def run_fresh(code: str) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+@pytest.mark.slow
 def test_fallback_makes_torchvision_nms_work_and_matches_reference():
     proc = run_fresh("""
         from vision.torch_compat import ensure_torchvision_ops, nms_reference
@@ -38,6 +41,7 @@ def test_fallback_makes_torchvision_nms_work_and_matches_reference():
     assert "applied" in proc.stdout
 
 
+@pytest.mark.slow
 def test_without_the_fallback_torchvision_fails_here_or_is_native():
     proc = run_fresh("""
         from vision.torch_compat import _native_ops_loadable
@@ -53,6 +57,7 @@ def test_without_the_fallback_torchvision_fails_here_or_is_native():
     assert proc.stdout.strip() in ("failed-as-expected", "imported True")
 
 
+@pytest.mark.slow
 def test_ultralytics_predict_works_through_the_fallback():
     from tests.shared import need
     from tests.vision.conftest import MODEL, PETS
