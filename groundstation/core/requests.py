@@ -42,6 +42,20 @@ def refuse(state: StationState, request: CommandRequest, now_s: float, reason: s
     ]
 
 
+def accepted(request: CommandRequest, now_s: float, summary: str, vehicle_id: str | None = None) -> list[Action]:
+    """Record and answer a station action an operator asked for (approve, deny or abort a response...), done at once:
+    audited like a vehicle command, in the same table (decision "sent", result "accepted")."""
+    vid, action = vehicle_id if vehicle_id is not None else request.vehicle_id, str(request.action)
+    return [
+        Record(CommandRow(request.request_id, vid, action, plain(request.args), request.requested_by, now_s, "sent",
+                          summary)),
+        Record(CommandResultRow(request.request_id, now_s, "accepted", None, None, None, None, 0.0, None)),
+        Record(EventRow(vid or None, now_s, "decision", "info", f"{action} by {request.requested_by}: {summary}",
+                        {"request_id": request.request_id, "action": action, "decision": "sent"})),
+        Reply(CommandOutcome(request.request_id, vid, action, "accepted", summary)),
+    ]
+
+
 def on_request(state: StationState, request: CommandRequest, now_s: float) -> tuple[StationState, list[Action]]:
     """A vehicle command request: parse, check, then record and send it, or record and answer the refusal."""
     if not request.request_id:

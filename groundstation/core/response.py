@@ -53,13 +53,12 @@ from groundstation.core.commands import (
 from groundstation.core.records import (
     Action,
     CommandFinished,
-    CommandOutcome,
     CommandRequest,
     EventRow,
     Record,
     Reply,
 )
-from groundstation.core.requests import on_request, refuse
+from groundstation.core.requests import accepted, on_request, refuse
 from groundstation.core.response_data import (
     SCREENING_NOTICE,
     AlertRow,
@@ -759,8 +758,8 @@ def _operator_request(state: StationState, request: CommandRequest, allowed: tup
 
 
 def _accepted(request: CommandRequest, r: Response, text: str, now_s: float) -> list[Action]:
-    return [Reply(CommandOutcome(request.request_id, r.vehicle_id or request.vehicle_id, str(request.action),
-                                 "accepted", text))]
+    return accepted(request, now_s, f"{text} (response {r.response_id} in {r.zone_name})",
+                    r.vehicle_id or request.vehicle_id)
 
 
 def on_approve(state: StationState, request: CommandRequest, now_s: float) -> tuple[StationState, list[Action]]:

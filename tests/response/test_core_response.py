@@ -215,6 +215,10 @@ def test_an_operator_aborts_at_any_step(tmp_path, when, then):
     sent_before = len(w.sent)
     answer = w.request("abort_response", response_id=r.response_id, then=then, reason="police on site", by="bob")
     assert answer.ok, answer
+    from groundstation.core.records import CommandResultRow, CommandRow
+    (audit,) = [c for c in w.rows(CommandRow) if c.action == "abort_response"]
+    assert (audit.requested_by, audit.decision, audit.params["then"]) == ("bob", "sent", then), "audited like a command"
+    assert [x.status for x in w.rows(CommandResultRow) if x.request_id == audit.request_id] == ["accepted"]
     assert not w.active()
     (ended,) = w.ended()
     assert ended.outcome == "aborted" and "aborted by bob: police on site" in " ".join(w.causes())
