@@ -81,10 +81,7 @@ from groundstation.core.state import StationState
 from missions.geo import distance_m
 from telemetry.records import CapturedImage, LinkChanged, StateUpdated
 
-ACTIVE = ("awaiting_approval", "waiting_for_drone", "approaching", "thermal_sampling", "fever_found", "broadcasting",
-          "verifying", "escalated", "resuming")
 FLYING_STATES = ("approaching", "thermal_sampling", "fever_found", "broadcasting", "verifying", "escalated")
-OUTCOMES = ("dispersed", "fever_found", "escalated", "dropped", "watched", "aborted", "stopped")
 AIRBORNE_M = 2.0
 
 
@@ -129,10 +126,6 @@ def _alert(r: Response, now_s: float, kind: str, severity: str, text: str, **dat
                            r.vehicle_id, r.response_id, data))
 
 
-def _people_in_zone(state: StationState, zone_id: str) -> list[cr.GroundPerson]:
-    return cr.members(state.crowds, zone_id)
-
-
 def _rearm_level(policy: ResponsePolicy, capacity: int) -> int:
     return int(math.floor(capacity * policy.rearm_fraction))
 
@@ -162,7 +155,7 @@ def _confirm(state: StationState, zone: cr.ZoneView, gid: str, now_s: float) -> 
     rs = state.responses
     state = replace(state, responses=replace(rs, handled_gatherings=rs.handled_gatherings | {gid}))
     zp = state.response_policy.zone(zone.zone_id)
-    people = _people_in_zone(state, zone.zone_id)
+    people = cr.members(state.crowds, zone.zone_id)
     busy = next((r for r in rs.responses.values() if r.zone_id == zone.zone_id), None)
     if busy is not None:
         return state, [Record(EventRow(None, now_s, "response", "info",
@@ -174,15 +167,14 @@ def _confirm(state: StationState, zone: cr.ZoneView, gid: str, now_s: float) -> 
                                        f"zone {zone.name}: gathering {gid} during its cooldown "
                                        f"({cooldown - now_s:.0f} s left); not re-triggered",
                                        {"zone_id": zone.zone_id}))]
-    if people:
-        lat = sum(p.lat_deg for p in people) / len(people)
-        lon = sum(p.lon_deg for p in people) / len(people)
-        seen = [p.drone_id for p in people if p.drone_id]
-        seen_by = max(set(seen), key=seen.count) if seen else None
-    else:
+    if not people:
         return state, [Record(EventRow(None, now_s, "response", "warning",
                                        f"zone {zone.name}: gathering {gid} without people on the map; no response",
                                        {"zone_id": zone.zone_id}))]
+    lat = sum(p.lat_deg for p in people) / len(people)
+    lon = sum(p.lon_deg for p in people) / len(people)
+    seen = [p.drone_id for p in people if p.drone_id]
+    seen_by = max(set(seen), key=seen.count) if seen else None
     rid = f"resp-{zone.zone_id}-{int(now_s * 1000)}"
     r = Response(rid, zone.zone_id, zone.name, gid, now_s, "confirmed", now_s, zone.count, zone.capacity_persons,
                  lat, lon, seen_by, steps=("confirmed",))
@@ -395,7 +387,7 @@ def _captured(state: StationState, r: Response, ev: CommandFinished, now_s: floa
     actions: list[Action] = []
     shot = r.shots_requested
     if isinstance(image, CapturedImage) and image.ok and image.file_url:
-        people = tuple(PersonToScreen(p.person_id, p.lat_deg, p.lon_deg) for p in _people_in_zone(state, r.zone_id))
+        people = tuple(PersonToScreen(p.person_id, p.lat_deg, p.lon_deg) for p in cr.members(state.crowds, r.zone_id))
         actions.append(ScreenThermal(r.response_id, shot, r.vehicle_id or "", image, people))
     else:
         problem = ("the camera gave no image record" if not isinstance(image, CapturedImage) else
