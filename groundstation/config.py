@@ -409,6 +409,38 @@ class ResponseSettings(_Frozen):
         return Synthesizer(self.speech_cache_dir, engines)
 
 
+class WebSettings(_Frozen):
+    """[web]: the operators' web map (web/). Served on 127.0.0.1 by default; listening on another address without
+    tls_cert and tls_key is allowed but warned about (passwords and session cookies would cross the network in
+    clear). Map tiles: none by default (a plain background with zones, grid and scale); a local z/x/y folder
+    (tiles_dir); an online URL template only with allow_online_tiles = true."""
+
+    enabled: bool = True
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
+    async_mode: Literal["gevent", "threading"] = "gevent"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # signs the session cookies; created (random, mode 0600) beside the database when missing
+    secret_key_file: Path | None = None
+    tiles_dir: Path | None = None  # {z}/{x}/{y}.{tiles_ext}
+    tiles_ext: Literal["png", "jpg", "jpeg", "webp"] = "png"
+    tiles_url: str | None = Field(default=None, pattern=r"^https?://\S+\{z\}\S*\{x\}\S*\{y\}\S*$")
+    allow_online_tiles: bool = False
+    tiles_max_zoom: int = Field(default=19, ge=1, le=24)
+    tiles_attribution: str = Field(default="", max_length=300)
+    session_hours: float = Field(default=12.0, gt=0.0, le=24.0 * 30)
+    command_timeout_s: float = Field(default=30.0, gt=0.0, le=600.0)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "WebSettings":
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key, or neither")
+        if self.tiles_dir is not None and not self.tiles_dir.is_dir():
+            raise ValueError(f"tiles_dir {self.tiles_dir} is not a folder")
+        return self
+
+
 class StationConfig(_Frozen):
     station: StationSettings = Field(default_factory=StationSettings)
     vehicles: list[VehicleConfig] = Field(min_length=1)
@@ -418,6 +450,7 @@ class StationConfig(_Frozen):
     cameras: list[CameraConfig] = Field(default_factory=list)
     counting: CountingConfig = Field(default_factory=CountingConfig)
     response: ResponseSettings = Field(default_factory=ResponseSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
 
 def _render(error: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "vision": ("vision", "count people in video, evaluate accuracy, benchmark speed"),
     "plan": ("plan", "plan a patrol mission and write a QGroundControl .plan"),
     "schedule": ("schedule", "add, list or remove recurring patrol schedules in the station database"),
+    "user": ("user", "add, list or remove users of the web map (argon2 passwords, roles)"),
 }
 
 

@@ -17,6 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, metavar="FILE", help="station config (TOML); see config/example.toml")
     parser.add_argument("--status-every-s", type=float, default=30.0, metavar="S",
                         help="log a one-line status this often (default 30 s)")
+    add_web_arguments(parser)
+
+
+def add_web_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--web-port", type=int, default=None, metavar="P",
+                        help="serve the web map on port P (default: the config's [web] port, 8080; 0: any free port)")
+    parser.add_argument("--no-web", action="store_true", help="do not serve the web map")
 
 
 def load_or_report(path: str):
@@ -47,8 +54,25 @@ def status_line(station) -> str:
             f"{c.rows_written} rows recorded, inbox {c.inbox_depth}")
 
 
-def serve(config, stop: threading.Event, status_every_s: float = 30.0, on_started=None) -> int:
-    """Run a Station until `stop` is set (the signal handlers set it); return the exit status."""
+def start_web(station, config, web_port: int | None, out=None):
+    """Serve the web map next to the running station and print its address (on `out`, default stdout); None (logged)
+    when it cannot start: the station and its links run on without it."""
+    from groundstation.shell.web_bridge import StationWeb
+    from web.server import WebServerError
+
+    try:
+        web = StationWeb(station, config, web_port).start()
+    except (WebServerError, OSError) as exc:
+        log.error("the web map is not served: %s", exc)
+        return None
+    print(f"web map: {web.url}", file=out or sys.stdout, flush=True)
+    return web
+
+
+def serve(config, stop: threading.Event, status_every_s: float = 30.0, on_started=None, *,
+          web_port: int | None = None, web: bool = True, web_out=None) -> int:
+    """Run a Station (and, when `web` and the config's [web] enabled say so, the web map next to it, its address
+    printed on `web_out`, default stdout) until `stop` is set (the signal handlers set it); return the exit status."""
     from groundstation.shell.station import Station
     from groundstation.shell.storage import StorageError
 
@@ -58,12 +82,17 @@ def serve(config, stop: threading.Event, status_every_s: float = 30.0, on_starte
     except StorageError as exc:
         log.error("cannot open storage: %s", exc)
         return 1
+    web_server = None
     try:
+        if web and config.web.enabled:
+            web_server = start_web(station, config, web_port, web_out)
         if on_started is not None:
             on_started(station, stop)
         while not stop.wait(status_every_s):
             log.info("%s", status_line(station))
     finally:
+        if web_server is not None:
+            web_server.stop()
         log.info("stopping: %s", status_line(station))
         station.stop()
     return 0
@@ -87,4 +116,4 @@ def run(args: argparse.Namespace) -> int:
     apply_log_level(args, config)
     stop = threading.Event()
     install_signal_handlers(stop)
-    return serve(config, stop, args.status_every_s)
+    return serve(config, stop, args.status_every_s, web_port=args.web_port, web=not args.no_web)

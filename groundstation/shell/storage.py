@@ -284,6 +284,22 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at_s REAL NOT NULL
     );
     """,
+    # 6: the web map: its users (argon2 hashes, roles) and the operators' acknowledgements of alerts
+    """
+    CREATE TABLE users (
+        name          TEXT PRIMARY KEY,
+        role          TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        password_hash TEXT NOT NULL,
+        created_at_s  REAL NOT NULL,
+        updated_at_s  REAL NOT NULL
+    );
+    CREATE TABLE alert_acks (
+        alert_id   TEXT PRIMARY KEY,
+        acked_by   TEXT NOT NULL,
+        acked_at_s REAL NOT NULL,
+        note       TEXT NOT NULL DEFAULT ''
+    );
+    """,
 )
 
 TABLES = ("vehicles", "link_changes", "commands", "events", "mission_runs", "schedules", "patrol_runs",
@@ -912,3 +928,82 @@ def unfinished_patrol_runs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     cur = conn.execute("SELECT * FROM patrol_runs WHERE status IN ('planned', 'launched')")
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+# --- the web map's users and alert acknowledgements (migration 6): the `user` CLI and the web bridge, each on its
+# own connection (open_database), one short transaction per change
+
+
+class DuplicateUser(StorageError):
+    """A user of that name exists already."""
+
+
+def _user_dict(cur: sqlite3.Cursor, row: tuple | None) -> dict[str, Any] | None:
+    return None if row is None else dict(zip([d[0] for d in cur.description], row))
+
+
+def insert_user(conn: sqlite3.Connection, name: str, role: str, password_hash: str, now_s: float) -> dict[str, Any]:
+    """Store a new user; DuplicateUser if the name is taken. Returns the stored row."""
+    try:
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO users (name, role, password_hash, created_at_s, updated_at_s)"
+                         " VALUES (?, ?, ?, ?, ?)", (name, role, password_hash, now_s, now_s))
+    except sqlite3.IntegrityError as e:
+        if "UNIQUE" in str(e) or "PRIMARY KEY" in str(e):
+            raise DuplicateUser(f"a user named {name!r} already exists") from None
+        raise StorageError(f"cannot store the user: {e}") from e
+    found = user_row(conn, name)
+    assert found is not None
+    return found
+
+
+def user_row(conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
+    cur = conn.execute("SELECT * FROM users WHERE name = ?", (name,))
+    return _user_dict(cur, cur.fetchone())
+
+
+def user_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    cur = conn.execute("SELECT * FROM users ORDER BY name")
+    return [d for r in cur.fetchall() if (d := _user_dict(cur, r)) is not None]
+
+
+def update_user(conn: sqlite3.Connection, name: str, now_s: float, *, role: str | None = None,
+                password_hash: str | None = None) -> bool:
+    """Change a user's role and/or password hash; False if there is no such user."""
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        cur = conn.execute("UPDATE users SET role = coalesce(?, role), password_hash = coalesce(?, password_hash),"
+                           " updated_at_s = ? WHERE name = ?", (role, password_hash, now_s, name))
+    return cur.rowcount == 1
+
+
+def delete_user(conn: sqlite3.Connection, name: str) -> bool:
+    """Remove a user; False if there is no such user."""
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        cur = conn.execute("DELETE FROM users WHERE name = ?", (name,))
+    return cur.rowcount == 1
+
+
+def alert_exists(conn: sqlite3.Connection, alert_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone() is not None
+
+
+def insert_alert_ack(conn: sqlite3.Connection, alert_id: str, acked_by: str, acked_at_s: float,
+                     note: str = "") -> dict[str, Any]:
+    """Record an acknowledgement; an alert acknowledged before keeps its first one. Returns the stored row."""
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT OR IGNORE INTO alert_acks (alert_id, acked_by, acked_at_s, note) VALUES (?, ?, ?, ?)",
+                     (alert_id, acked_by, acked_at_s, note))
+    cur = conn.execute("SELECT * FROM alert_acks WHERE alert_id = ?", (alert_id,))
+    found = _user_dict(cur, cur.fetchone())
+    assert found is not None
+    return found
+
+
+def alert_ack_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every acknowledgement, oldest first."""
+    cur = conn.execute("SELECT * FROM alert_acks ORDER BY acked_at_s, rowid")
+    return [d for r in cur.fetchall() if (d := _user_dict(cur, r)) is not None]

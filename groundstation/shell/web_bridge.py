@@ -1,0 +1,317 @@
+"""The web map's side of the composition root: adapts the running Station, its database and the patrol schedules
+to web/port.py's Protocols (`StationBridge`, `DatabaseUsers`), and starts the web server next to the station
+(`start_web`).
+
+web/ never imports the station; this module is the only place that knows both. Reads of stored rows use a
+StorageReader per thread (query-only); the web's own writes (users, alert acknowledgements, schedules) are short
+transactions on their own connections, like the `schedule` and `user` CLIs (the station's writer thread keeps the
+station's rows; SQLite WAL lets them share the file).
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import re
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any
+
+from groundstation.config import StationConfig, WebSettings
+from groundstation.core.records import CommandRequest
+from groundstation.shell import schedules, storage
+from groundstation.shell.storage import StorageReader
+from missions.geo import enu_to_latlon
+from web.errors import Conflict, InvalidInput, NotFound, StationUnavailable
+from web.port import RECORD_KINDS, Acknowledgement, FeedItem, Outcome, ScheduleRequest, User
+from web.server import WebServer
+from web.settings import ServerSettings
+
+log = logging.getLogger("groundstation.web")
+
+_NAV_WITH_POSITION = frozenset({16, 17, 18, 19, 21, 31, 82})  # waypoint, loiters, land, spline waypoint
+
+
+class _Connections:
+    """One connection per thread (read-write, migrated by open_database), all closed by close()."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = storage.open_database(self._path, check_same_thread=False)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def reader(self) -> StorageReader:
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = StorageReader(self._path)
+            self._local.reader = reader
+            with self._lock:
+                self._all.append(reader)
+        return reader
+
+    def close(self) -> None:
+        with self._lock:
+            items, self._all = self._all, []
+        for item in items:
+            try:
+                item.close()
+            except Exception:  # a connection of a thread that is gone
+                pass
+
+
+class StationBridge:
+    """web.port.StationPort over a running Station."""
+
+    def __init__(self, station: Any, config: StationConfig):
+        self._station = station
+        self._config = config
+        self._db = Path(config.station.storage_path)
+        self._conns = _Connections(self._db)
+        self._layout = _layout(config)
+        grid = config.counting
+        self._grid = None if grid.grid_origin is None else (grid.grid_origin[0], grid.grid_origin[1], grid.grid_cell_m)
+
+    def close(self) -> None:
+        self._conns.close()
+
+    def view(self) -> dict[str, Any]:
+        view = self._station.view()
+        if self._grid is not None:
+            lat0, lon0, size = self._grid
+            for cell in view["cells"]:
+                e, n = cell["cell_east"], cell["cell_north"]
+                lat, lon = enu_to_latlon(lat0, lon0, [e * size, (e + 1) * size], [n * size, (n + 1) * size])
+                cell["bounds"] = [[float(lat[0]), float(lon[0])], [float(lat[1]), float(lon[1])]]
+        return view
+
+    def layout(self) -> dict[str, Any]:
+        return self._layout
+
+    def subscribe(self, callback: Callable[[FeedItem], None]) -> Callable[[], None]:
+        return self._station.feed.subscribe(callback)
+
+    def since(self, seq: int) -> list[FeedItem] | None:
+        return self._station.feed.since(seq)
+
+    def command(self, vehicle_id: str, action: str, args: Mapping[str, Any], requested_by: str,
+                timeout_s: float) -> Outcome:
+        future = self._station.request(CommandRequest(vehicle_id, action, dict(args), requested_by=requested_by))
+        try:
+            o = future.result(timeout_s)
+        except FutureTimeout:
+            raise StationUnavailable(f"no answer from the station within {timeout_s:g} s; the command may still "
+                                     "be carried out (see the audit trail)") from None
+        return Outcome(o.request_id, o.vehicle_id, o.action, o.status, o.reason, o.result_name)
+
+    def missions(self) -> list[dict[str, Any]]:
+        out = []
+        for run in self._station.patrol_state().runs.values():
+            path = [[it.lat_deg, it.lon_deg] for it in run.items
+                    if it.command in _NAV_WITH_POSITION and (it.lat_deg or it.lon_deg)]
+            out.append({"run_id": run.run_id, "schedule_id": run.schedule_id, "vehicle_id": run.vehicle_id,
+                        "status": run.status, "step": run.step, "item_count": len(run.items),
+                        "last_reached_seq": run.last_reached_seq, "paused_by": run.paused_by, "path": path})
+        return out
+
+    def records(self, kind: str, filters: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+        if kind not in RECORD_KINDS:
+            raise NotFound(f"no records of kind {kind!r}")
+        method = getattr(self._conns.reader(), kind)
+        kwargs = {k: v for k, v in filters.items() if k in RECORD_KINDS[kind]}
+        if "limit" in inspect.signature(method).parameters:
+            return method(**kwargs, limit=limit)
+        rows = method(**kwargs)
+        return rows[-limit:]
+
+    def acknowledgements(self) -> list[Acknowledgement]:
+        return [Acknowledgement(r["alert_id"], r["acked_by"], r["acked_at_s"], r["note"])
+                for r in storage.alert_ack_rows(self._conns.get())]
+
+    def acknowledge(self, ack: Acknowledgement) -> Acknowledgement:
+        conn = self._conns.get()
+        if not storage.alert_exists(conn, ack.alert_id):
+            raise NotFound(f"no alert {ack.alert_id!r}")
+        r = storage.insert_alert_ack(conn, ack.alert_id, ack.by, ack.at_s, ack.note)
+        return Acknowledgement(r["alert_id"], r["acked_by"], r["acked_at_s"], r["note"])
+
+    def schedules(self, now_s: float) -> list[dict[str, Any]]:
+        return schedules.list_schedules(self._db, now_s)
+
+    def add_schedule(self, request: ScheduleRequest, now_s: float) -> dict[str, Any]:
+        """The zone is written to <database folder>/web-zones/ (the schedule keeps its path and text)."""
+        folder = self._db.parent / "web-zones"
+        folder.mkdir(parents=True, exist_ok=True)
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", request.name)[:40]
+        zone_path = folder / f"{safe}-{uuid.uuid4().hex[:8]}.geojson"
+        zone_path.write_text(json.dumps(dict(request.zone_geojson)), encoding="utf-8")
+        new = schedules.NewSchedule(name=request.name, zone_path=str(zone_path), pattern=request.pattern,
+                                    alt_m=request.alt_m, cron=request.cron, interval_s=request.interval_s,
+                                    tz_name=request.tz_name, grace_s=self._config.patrols.grace_s,
+                                    zone_name=request.zone_name)
+        try:
+            return schedules.add_schedule(self._db, new, now_s, self._config)
+        except schedules.ScheduleInputError as exc:
+            zone_path.unlink(missing_ok=True)
+            if "already exists" in str(exc):
+                raise Conflict(str(exc)) from None
+            raise InvalidInput(str(exc)) from None
+
+    def remove_schedule(self, schedule_id: str) -> dict[str, Any]:
+        try:
+            return schedules.remove_schedule(self._db, schedule_id)
+        except schedules.ScheduleInputError as exc:
+            raise NotFound(str(exc)) from None
+
+
+class DatabaseUsers:
+    """web.port.UserStore in the station database (migration 6's users table)."""
+
+    def __init__(self, db_path: str | Path):
+        self._conns = _Connections(Path(db_path))
+
+    def close(self) -> None:
+        self._conns.close()
+
+    @staticmethod
+    def _user(row: dict[str, Any]) -> User:
+        return User(row["name"], row["role"], row["password_hash"], row["created_at_s"], row["updated_at_s"])
+
+    def get(self, name: str) -> User | None:
+        row = storage.user_row(self._conns.get(), name)
+        return None if row is None else self._user(row)
+
+    def all(self) -> list[User]:
+        return [self._user(r) for r in storage.user_rows(self._conns.get())]
+
+    def add(self, name: str, role: str, password_hash: str, now_s: float) -> User:
+        try:
+            return self._user(storage.insert_user(self._conns.get(), name, role, password_hash, now_s))
+        except storage.DuplicateUser as exc:
+            raise Conflict(str(exc)) from None
+
+    def remove(self, name: str) -> None:
+        if not storage.delete_user(self._conns.get(), name):
+            raise NotFound(f"no user {name!r}")
+
+
+def secret_key(config: StationConfig) -> bytes:
+    """The key that signs session cookies: [web] secret_key_file, or web-secret.key beside the database; made (32
+    random bytes, mode 0600) when missing, so sessions survive restarts of the web server and the station."""
+    path = config.web.secret_key_file or Path(config.station.storage_path).parent / "web-secret.key"
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = os.urandom(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return key
+
+
+def server_settings(config: StationConfig, port: int | None = None, **overrides: Any) -> ServerSettings:
+    """web's ServerSettings from the config's [web] (port: --web-port)."""
+    w: WebSettings = config.web
+    return ServerSettings(secret_key=secret_key(config), host=w.host, port=w.port if port is None else port,
+                          async_mode=w.async_mode, tls_cert=w.tls_cert, tls_key=w.tls_key, tiles_dir=w.tiles_dir,
+                          tiles_ext=w.tiles_ext, tiles_url=w.tiles_url, allow_online_tiles=w.allow_online_tiles,
+                          tiles_max_zoom=w.tiles_max_zoom, tiles_attribution=w.tiles_attribution,
+                          session_hours=w.session_hours, command_timeout_s=w.command_timeout_s, **overrides)
+
+
+class StationWeb:
+    """The web server of a running station and what it holds open; `stop()` never touches the station."""
+
+    def __init__(self, station: Any, config: StationConfig, port: int | None = None, **kwargs: Any):
+        self.bridge = StationBridge(station, config)
+        self.users = DatabaseUsers(config.station.storage_path)
+        self.server = WebServer(self.bridge, self.users, server_settings(config, port), **kwargs)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> "StationWeb":
+        try:
+            self.server.start()
+        except Exception:
+            self.bridge.close()
+            self.users.close()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.bridge.close()
+        self.users.close()
+
+
+def _layout(config: StationConfig) -> dict[str, Any]:
+    """Counting zones as GeoJSON, the geofence, the grid and a centre for the map."""
+    features = []
+    try:
+        zones = config.counting.zones()
+    except Exception as exc:  # the config check reported it already; the map shows what it can
+        log.warning("web map: no counting zones: %s", exc)
+        zones = ()
+    for z in zones:
+        polygons = [[[[p.lon_deg, p.lat_deg] for p in (*part.exterior, part.exterior[0])]]
+                    + [[[p.lon_deg, p.lat_deg] for p in (*hole, hole[0])] for hole in part.holes]
+                    for part in z.parts]
+        features.append({"type": "Feature", "id": z.zone_id,
+                         "properties": {"zone_id": z.zone_id, "name": z.name, "capacity_persons": z.capacity_persons},
+                         "geometry": {"type": "MultiPolygon", "coordinates": polygons}})
+    fence = config.geofence
+    geofence = None if fence is None else {"inclusion": fence.inclusion, "exclusions": fence.exclusions,
+                                           "radius_m": fence.radius_m}
+    c = config.counting
+    points = [(lat, lon) for lat, lon in (fence.inclusion or [])] if fence is not None else []
+    if not points:
+        points = [(p.lat_deg, p.lon_deg) for z in zones for part in z.parts for p in part.exterior]
+    grid = None
+    if c.grid_origin is not None:
+        grid = {"origin": list(c.grid_origin), "cell_m": c.grid_cell_m,
+                "cell_capacity_persons": c.cell_capacity_persons, "lines": _grid_lines(c, points)}
+    centre = [sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)] if points else None
+    return {"zones": {"type": "FeatureCollection", "features": features}, "geofence": geofence, "grid": grid,
+            "centre": centre, "vehicles": [v.id for v in config.vehicles]}
+
+
+def _grid_lines(counting: Any, points: list[tuple[float, float]], max_lines: int = 400) -> list[list[list[float]]]:
+    """The city grid's cell edges over the area the map shows (the geofence or the zones), at most max_lines."""
+    from missions.geo import latlon_to_enu
+
+    if not points or counting.grid_origin is None:
+        return []
+    lat0, lon0 = counting.grid_origin
+    size = counting.grid_cell_m
+    east, north = latlon_to_enu(lat0, lon0, [p[0] for p in points], [p[1] for p in points])
+    e0, e1 = int(min(east) // size), int(max(east) // size) + 1
+    n0, n1 = int(min(north) // size), int(max(north) // size) + 1
+    if (e1 - e0 + 1) + (n1 - n0 + 1) > max_lines:
+        return []
+    lines = []
+    for e in range(e0, e1 + 1):
+        lat, lon = enu_to_latlon(lat0, lon0, [e * size, e * size], [n0 * size, n1 * size])
+        lines.append([[float(lat[0]), float(lon[0])], [float(lat[1]), float(lon[1])]])
+    for n in range(n0, n1 + 1):
+        lat, lon = enu_to_latlon(lat0, lon0, [e0 * size, e1 * size], [n * size, n * size])
+        lines.append([[float(lat[0]), float(lon[0])], [float(lat[1]), float(lon[1])]])
+    return lines

@@ -1,0 +1,64 @@
+"""Fixtures of the web map's tests: the Flask app around web/fakes.py's station and users, one user per role, and
+a logged-in client per role (with its CSRF token)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from argon2 import PasswordHasher
+from argon2.profiles import CHEAPEST
+
+from web.app import WebApp, create_app
+from web.auth import Passwords
+from web.fakes import FakeStation, MemoryUsers
+from web.settings import ServerSettings
+
+PASSWORD = "correct horse battery"
+ROLES = ("viewer", "operator", "admin")
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="session")
+def passwords() -> Passwords:
+    return Passwords(PasswordHasher.from_parameters(CHEAPEST))  # fast: the tests log in hundreds of times
+
+
+@dataclass
+class Site:
+    web: WebApp
+    station: FakeStation
+    users: MemoryUsers
+    clock: Clock
+
+    def client(self, role: str | None = None):
+        """A test client, logged in as the user of `role` (named like it) when given; .csrf holds its token."""
+        client = self.web.flask.test_client()
+        client.csrf = None
+        if role is not None:
+            r = client.post("/api/session", json={"name": role, "password": PASSWORD})
+            assert r.status_code == 200, r.json
+            client.csrf = r.json["csrf_token"]
+        return client
+
+
+def make_site(passwords: Passwords, **settings) -> Site:
+    clock = Clock()
+    station = FakeStation(clock=clock)
+    users = MemoryUsers()
+    for role in ROLES:
+        users.add(role, role, passwords.hash(PASSWORD), clock())
+    web = create_app(station, users, ServerSettings(secret_key=b"k" * 32, async_mode="threading", **settings),
+                     passwords=passwords, clock=clock)
+    return Site(web, station, users, clock)
+
+
+@pytest.fixture
+def site(passwords) -> Site:
+    return make_site(passwords)

@@ -1,0 +1,327 @@
+"""The REST API against web/fakes.py's station, through the real Flask app: every endpoint for every role and for
+an anonymous client, CSRF failures, malformed bodies (a clear 4xx and nothing changed), the login throttle,
+sessions, the OpenAPI document. What the real station does with the requests: test_with_station.py."""
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+
+from tests.web.conftest import PASSWORD, make_site
+from web.api import ENDPOINTS, Endpoint
+from web.port import role_allows
+
+ZONE = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "plaza"}, "geometry": {
+    "type": "Polygon", "coordinates": [[[112.4654, 23.0472], [112.4662, 23.0472], [112.4662, 23.0477],
+                                        [112.4654, 23.0472]]]}}]}
+# a valid body for every endpoint that takes one, and the values of the path parameters
+BODIES = {
+    "login": {"name": "viewer", "password": PASSWORD},
+    "vehicle_command": {"action": "rtl"},
+    "decision": {"action": "approve"},
+    "acknowledge": {"note": "seen"},
+    "add_schedule": {"name": "new-patrol", "zone": ZONE, "pattern": "lawnmower", "alt_m": 30, "interval_s": 600},
+    "add_user": {"name": "newbie", "role": "viewer", "password": "another long password"},
+}
+PARAMS = {"vehicle_id": "v1", "response_id": "resp-1", "alert_id": "a1", "schedule_id": "s-old", "name": "spare",
+          "kind": "events"}
+PROTECTED = [ep for ep in ENDPOINTS if ep.role is not None]
+CHANGING = [ep for ep in PROTECTED if ep.changes_state]
+
+
+def path_of(ep: Endpoint) -> str:
+    return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: PARAMS[m.group(1)], ep.path)
+
+
+def call(client, ep: Endpoint, body=None, csrf: str | None = "auto", **kw):
+    headers = {}
+    token = client.csrf if csrf == "auto" else csrf
+    if token:
+        headers["X-CSRFToken"] = token
+    body = BODIES.get(ep.handler) if body is None else body
+    return client.open(path_of(ep), method=ep.method, json=body, headers=headers, **kw)
+
+
+@pytest.fixture
+def site(passwords):
+    s = make_site(passwords)
+    s.station.responses["resp-1"] = {"response_id": "resp-1", "zone_id": "plaza", "state": "awaiting_approval"}
+    s.station.publish("alert", {"alert_id": "a1", "at_s": 1.0, "kind": "crowd", "severity": "warning",
+                                "text": "crowd over capacity", "zone_id": "plaza", "vehicle_id": None,
+                                "response_id": "resp-1", "data": {}})
+    s.station.schedule_rows["s-old"] = {"schedule_id": "s-old", "name": "old", "created_at_s": 0.0}
+    s.users.add("spare", "viewer", "$argon2id$v=19$m=8,t=1,p=1$c29tZXNhbHQ$c29tZWhhc2g", 0.0)
+    return s
+
+
+def changeable(site) -> dict:
+    """Everything a request could change (compared before and after a refused one)."""
+    st = site.station
+    return copy.deepcopy({"commands": st.commands, "acks": st.acks, "schedules": st.schedule_rows,
+                          "users": [(u.name, u.role, u.password_hash) for u in site.users.all()]})
+
+
+@pytest.mark.parametrize("ep", PROTECTED, ids=lambda ep: f"{ep.method} {ep.path}")
+def test_every_api_resource_answers_401_without_a_login_and_changes_nothing(site, ep):
+    before = changeable(site)
+    r = call(site.client(), ep)
+    assert r.status_code == 401 and r.json["error"] == "unauthorized", r.json
+    assert changeable(site) == before
+
+
+def test_logging_in_and_the_openapi_document_need_no_login(site):
+    client = site.client()
+    assert client.get("/api/openapi.json").status_code == 200
+    r = client.post("/api/session", json={"name": "viewer", "password": PASSWORD})
+    assert r.status_code == 200 and r.json["role"] == "viewer" and r.json["csrf_token"]
+
+
+def test_the_openapi_document_describes_exactly_the_api_routes(site):
+    doc = site.client().get("/api/openapi.json").json
+    assert doc["openapi"].startswith("3.")
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    routed = {(m, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)) for rule in site.web.flask.url_map.iter_rules()
+              if rule.rule.startswith("/api/") for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert documented == routed
+    add_user = doc["paths"]["/api/users"]["post"]
+    assert add_user["x-role"] == "admin" and "403" in add_user["responses"]
+    assert set(doc["components"]["schemas"]["NewUserBody"]["properties"]) == {"name", "role", "password"}
+
+
+@pytest.mark.parametrize("ep", [ep for ep in PROTECTED if ep.method == "GET"], ids=lambda ep: ep.path)
+@pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
+def test_every_role_reads_what_its_role_may(site, ep, role):
+    r = call(site.client(role), ep)
+    if role_allows(role, ep.role):
+        assert r.status_code == 200, r.json
+    else:
+        assert r.status_code == 403 and r.json["error"] == "forbidden"
+
+
+BELOW = [(ep, role) for ep in CHANGING for role in ("viewer", "operator") if not role_allows(role, ep.role)]
+
+
+@pytest.mark.parametrize("ep, role", BELOW, ids=[f"{role}-{ep.method} {ep.path}" for ep, role in BELOW])
+def test_a_role_below_the_one_needed_is_refused_on_the_server_and_nothing_changes(site, ep, role):
+    before = changeable(site)
+    r = call(site.client(role), ep)
+    assert r.status_code == 403 and r.json["error"] == "forbidden", r.json
+    assert ep.role in r.json["message"]
+    assert changeable(site) == before
+
+
+def test_an_operator_command_goes_to_the_station_with_the_users_name(site):
+    client = site.client("operator")
+    r = client.post("/api/vehicles/v1/commands", json={"action": "rtl"}, headers={"X-CSRFToken": client.csrf})
+    assert r.status_code == 200 and r.json["outcome"]["status"] == "accepted"
+    (asked,) = site.station.commands
+    assert asked["vehicle_id"] == "v1" and asked["action"] == "rtl" and asked["requested_by"] == "web:operator"
+    r = client.post("/api/vehicles/v2/commands", json={"action": "abort_patrol", "reason": "weather"},
+                    headers={"X-CSRFToken": client.csrf})
+    assert site.station.commands[-1]["params"] == {"reason": "weather"} and r.json["outcome"]["action"] == "abort_patrol"
+
+
+@pytest.mark.parametrize("body, action, args", [
+    ({"action": "approve"}, "approve_response", {"response_id": "resp-1"}),
+    ({"action": "deny", "reason": "event permitted"}, "deny_response", {"response_id": "resp-1",
+                                                                       "reason": "event permitted"}),
+    ({"action": "abort", "then": "rtl", "reason": "storm"}, "abort_response", {"response_id": "resp-1", "then": "rtl",
+                                                                              "reason": "storm"}),
+])
+def test_an_operator_decides_on_a_crowd_response_through_the_station(site, body, action, args):
+    client = site.client("operator")
+    r = client.post("/api/responses/resp-1/decision", json=body, headers={"X-CSRFToken": client.csrf})
+    assert r.status_code == 200 and r.json["outcome"]["status"] == "accepted"
+    (asked,) = site.station.commands
+    assert (asked["action"], asked["params"], asked["requested_by"]) == (action, args, "web:operator")
+
+
+def test_the_stations_refusal_is_answered_with_its_reason(site):
+    site.station.refusal = "battery 20 % below the launch minimum"
+    client = site.client("operator")
+    r = client.post("/api/vehicles/v1/commands", json={"action": "land"}, headers={"X-CSRFToken": client.csrf})
+    assert r.status_code == 200
+    assert r.json["outcome"] == {"request_id": "r1", "vehicle_id": "v1", "action": "land", "status": "refused_by_station",
+                                 "reason": "battery 20 % below the launch minimum", "result_name": None}
+
+
+def test_an_operator_acknowledges_an_alert_once(site):
+    client = site.client("operator")
+    r = client.post("/api/alerts/a1/ack", json={"note": "on it"}, headers={"X-CSRFToken": client.csrf})
+    assert r.status_code == 200 and r.json["ack"]["by"] == "operator" and r.json["ack"]["note"] == "on it"
+    admin = site.client("admin")
+    again = admin.post("/api/alerts/a1/ack", json={}, headers={"X-CSRFToken": admin.csrf})
+    assert again.json["ack"]["by"] == "operator", "the first acknowledgement stays"
+    (alert,) = site.client("viewer").get("/api/alerts").json["alerts"]
+    assert alert["ack"]["by"] == "operator"
+
+
+def test_an_admin_manages_users_and_schedules(site):
+    client = site.client("admin")
+    h = {"X-CSRFToken": client.csrf}
+    assert client.post("/api/users", json=BODIES["add_user"], headers=h).status_code == 200
+    assert {"name": "newbie", "role": "viewer"}.items() <= site.users.get("newbie").__dict__.items()
+    assert site.client().post("/api/session", json={"name": "newbie", "password": "another long password"}).status_code == 200
+    assert client.post("/api/users", json=BODIES["add_user"], headers=h).status_code == 409
+    assert client.delete("/api/users/newbie", headers=h).status_code == 200 and site.users.get("newbie") is None
+    assert client.delete("/api/users/admin", headers=h).status_code == 400, "not yourself"
+    r = client.post("/api/schedules", json=BODIES["add_schedule"], headers=h)
+    assert r.status_code == 200 and r.json["schedule"]["name"] == "new-patrol"
+    assert client.post("/api/schedules", json=BODIES["add_schedule"], headers=h).status_code == 409
+    assert client.delete(f"/api/schedules/{r.json['schedule']['schedule_id']}", headers=h).status_code == 200
+
+
+@pytest.mark.parametrize("ep", [ep for ep in CHANGING], ids=lambda ep: f"{ep.method} {ep.path}")
+@pytest.mark.parametrize("token", ["missing", "wrong", "another session's"])
+def test_a_state_changing_request_without_its_csrf_token_is_refused_and_changes_nothing(site, ep, token):
+    client = site.client("admin")
+    csrf = {"missing": None, "wrong": "not-a-token", "another session's": site.client("admin").csrf}[token]
+    before = changeable(site)
+    r = call(client, ep, csrf=csrf)
+    assert r.status_code == 403 and r.json["error"] == "csrf_failed", r.json
+    assert changeable(site) == before
+
+
+MALFORMED = [
+    ("vehicle_command", "not json", 415, "unsupported_media_type"),
+    ("vehicle_command", [1, 2], 400, "invalid_input"),
+    ("vehicle_command", {}, 400, "invalid_input"),
+    ("vehicle_command", {"action": "arm"}, 400, "invalid_input"),
+    ("vehicle_command", {"action": "rtl", "extra": 1}, 400, "invalid_input"),
+    ("vehicle_command", {"action": "rtl", "reason": "why"}, 400, "invalid_input"),
+    ("vehicle_command", {"action": 7}, 400, "invalid_input"),
+    ("decision", {"action": "approve", "then": "rtl"}, 400, "invalid_input"),
+    ("decision", {"action": "approve", "reason": "x"}, 400, "invalid_input"),
+    ("decision", {"action": "abort", "then": "fly away"}, 400, "invalid_input"),
+    ("acknowledge", {"note": "x" * 501}, 400, "invalid_input"),
+    ("add_user", {"name": "bad name!", "role": "viewer", "password": "long enough pw"}, 400, "invalid_input"),
+    ("add_user", {"name": "shorty", "role": "viewer", "password": "short"}, 400, "invalid_input"),
+    ("add_user", {"name": "boss", "role": "owner", "password": "long enough pw"}, 400, "invalid_input"),
+    ("add_schedule", {**BODIES["add_schedule"], "interval_s": None}, 400, "invalid_input"),
+    ("add_schedule", {**BODIES["add_schedule"], "cron": "0 * * * *"}, 400, "invalid_input"),
+    ("add_schedule", {**BODIES["add_schedule"], "alt_m": -5}, 400, "invalid_input"),
+    ("add_schedule", {**BODIES["add_schedule"], "zone": {"type": "Point"}}, 400, "invalid_input"),
+]
+
+
+@pytest.mark.parametrize("handler, body, status, code", MALFORMED, ids=[f"{m[0]}-{i}" for i, m in enumerate(MALFORMED)])
+def test_a_malformed_body_gets_a_clear_4xx_and_changes_nothing(site, handler, body, status, code):
+    ep = next(e for e in ENDPOINTS if e.handler == handler)
+    client = site.client("admin")
+    before = changeable(site)
+    if isinstance(body, str):
+        r = client.open(path_of(ep), method=ep.method, data=body, headers={"X-CSRFToken": client.csrf,
+                                                                         "Content-Type": "text/plain"})
+    else:
+        r = call(client, ep, body=body)
+    assert r.status_code == status and r.json["error"] == code and r.json["message"], r.json
+    assert changeable(site) == before
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/vehicles/nope/commands", {"action": "rtl"}),
+    ("/api/responses/nope/decision", {"action": "approve"}),
+    ("/api/alerts/nope/ack", {}),
+])
+def test_an_unknown_target_is_404_and_nothing_reaches_the_station(site, path, body):
+    client = site.client("operator")
+    before = changeable(site)
+    r = client.post(path, json=body, headers={"X-CSRFToken": client.csrf})
+    assert r.status_code == 404 and r.json["error"] == "not_found"
+    assert changeable(site) == before
+    admin = site.client("admin")
+    assert admin.delete("/api/schedules/nope", headers={"X-CSRFToken": admin.csrf}).status_code == 404
+    assert admin.delete("/api/users/nope", headers={"X-CSRFToken": admin.csrf}).status_code == 404
+    assert admin.get("/api/vehicles/nope").status_code == 404
+    assert admin.get("/api/nothing-here").json["error"] == "not_found"
+
+
+def test_records_take_only_their_filters_and_a_sane_limit(site):
+    client = site.client("viewer")
+    assert client.get("/api/records/events?vehicle_id=v1&limit=10").status_code == 200
+    assert client.get("/api/records/events?zone_id=x").status_code == 400
+    assert client.get("/api/records/events?limit=0").status_code == 400
+    assert client.get("/api/records/events?limit=abc").status_code == 400
+    assert client.get("/api/records/secrets").status_code == 404
+
+
+def test_wrong_passwords_are_throttled_per_name_and_per_address_until_the_window_passes(site):
+    client = site.client()
+    for _ in range(5):
+        assert client.post("/api/session", json={"name": "operator", "password": "guess"}).status_code == 401
+    r = client.post("/api/session", json={"name": "operator", "password": PASSWORD})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0, "even the right password waits"
+    assert r.json["error"] == "too_many_attempts"
+    assert client.post("/api/session", json={"name": "viewer", "password": PASSWORD}).status_code == 200
+    for i in range(15):  # guessing other names from the same address
+        assert client.post("/api/session", json={"name": f"name{i}", "password": "guess"}).status_code == 401
+    assert client.post("/api/session", json={"name": "admin", "password": PASSWORD}).status_code == 429
+    site.clock.now += 301
+    assert client.post("/api/session", json={"name": "operator", "password": PASSWORD}).status_code == 200
+
+
+def test_unknown_names_and_wrong_passwords_get_the_same_answer(site):
+    client = site.client()
+    a = client.post("/api/session", json={"name": "nobody", "password": "whatever"})
+    b = client.post("/api/session", json={"name": "viewer", "password": "whatever"})
+    assert a.status_code == b.status_code == 401 and a.json == b.json
+
+
+def test_a_session_ends_with_logout_removal_or_a_new_password(site, passwords):
+    client = site.client("operator")
+    assert client.get("/api/state").status_code == 200
+    assert client.delete("/api/session").status_code == 403, "logout needs the CSRF token too"
+    assert client.delete("/api/session", headers={"X-CSRFToken": client.csrf}).status_code == 200
+    assert client.get("/api/state").status_code == 401
+    client = site.client("viewer")
+    site.users.remove("viewer")
+    site.users.add("viewer", "viewer", passwords.hash("a brand new password"), 0.0)
+    assert client.get("/api/state").status_code == 401, "a new password ends the old sessions"
+    client = site.client("operator")
+    site.users.remove("operator")
+    assert client.get("/api/state").status_code == 401
+
+
+def test_the_session_cookie_is_httponly_samesite_strict_and_secure_with_tls(site, passwords, tmp_path):
+    cookie = site.client().post("/api/session", json={"name": "viewer", "password": PASSWORD}).headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+    tls = make_site(passwords, tls_cert=tmp_path / "c.pem", tls_key=tmp_path / "k.pem")
+    cookie = tls.client().post("/api/session", json={"name": "viewer", "password": PASSWORD},
+                               base_url="https://localhost").headers["Set-Cookie"]
+    assert "Secure" in cookie
+
+
+def test_pages_get_a_strict_content_security_policy(site):
+    r = site.client().get("/")
+    assert r.status_code == 200 and b"leaflet.js" in r.data
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src" not in csp and "frame-ancestors 'none'" in csp
+    assert site.client().get("/vendor/leaflet/leaflet.js").status_code == 200, "npm's Leaflet (make install)"
+    assert site.client().get("/vendor/socket.io/socket.io.min.js").status_code == 200
+
+
+def test_state_holds_the_view_its_number_and_the_recent_alerts(site):
+    st = site.client("viewer").get("/api/state").json
+    assert st["seq"] == 1 and set(st["vehicles"]) == {"v1", "v2"}
+    assert [a["alert_id"] for a in st["alerts"]] == ["a1"] and st["acks"] == {}
+
+
+def test_map_tiles_none_by_default_local_folder_or_an_allowed_online_url(passwords, tmp_path):
+    plain = make_site(passwords)
+    assert plain.client("viewer").get("/api/layout").json["tiles"] == {"kind": "none"}
+    (tmp_path / "tiles" / "15" / "26000").mkdir(parents=True)
+    (tmp_path / "tiles" / "15" / "26000" / "14000.png").write_bytes(b"\x89PNG fake")
+    local = make_site(passwords, tiles_dir=tmp_path / "tiles")
+    assert local.client("viewer").get("/api/layout").json["tiles"]["url"] == "/tiles/{z}/{x}/{y}.png"
+    assert local.client().get("/tiles/15/26000/14000.png").status_code == 401
+    r = local.client("viewer").get("/tiles/15/26000/14000.png")
+    assert r.status_code == 200 and r.data == b"\x89PNG fake"
+    assert local.client("viewer").get("/tiles/15/26000/99.png").status_code == 404
+    url = "https://tiles.example.org/{z}/{x}/{y}.png"
+    refused = make_site(passwords, tiles_url=url)
+    assert refused.client("viewer").get("/api/layout").json["tiles"] == {"kind": "none"}, "not allowed: not used"
+    online = make_site(passwords, tiles_url=url, allow_online_tiles=True)
+    viewer = online.client("viewer")
+    assert viewer.get("/api/layout").json["tiles"]["url"] == url
+    assert "img-src 'self' data: https://tiles.example.org" in viewer.get("/").headers["Content-Security-Policy"]

@@ -1,0 +1,173 @@
+"""In-memory implementations of web/port.py's Protocols, for web's own tests and the fan-out benchmark: a station
+with a numbered feed, a few vehicles and zones, an audit list of the commands it was asked for, and users.
+
+They keep the contracts the real bridge keeps (numbered feed, since() None when too old, NotFound / InvalidInput /
+Conflict), never the station's behaviour: what the real station does is tested against it
+(tests/web/test_with_station.py)."""
+from __future__ import annotations
+
+import collections
+import itertools
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from web.errors import Conflict, InvalidInput, NotFound
+from web.port import Acknowledgement, FeedItem, Outcome, ScheduleRequest, User
+
+
+class FakeStation:
+    def __init__(self, vehicles: tuple[str, ...] = ("v1", "v2"), capacity: int = 1000,
+                 clock: Callable[[], float] = time.time):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._items: collections.deque[FeedItem] = collections.deque(maxlen=capacity)
+        self._subscribers: list[Callable[[FeedItem], None]] = []
+        self.vehicles: dict[str, dict[str, Any]] = {
+            v: {"vehicle_id": v, "link_up": True, "lat_deg": 23.0469 + 0.001 * i, "lon_deg": 112.4651,
+                "alt_rel_m": 0.0, "heading_deg": 0.0, "groundspeed_m_s": 0.0, "battery_pct": 95.0, "mode": "GUIDED",
+                "armed": False} for i, v in enumerate(vehicles)}
+        self.zones = [{"zone_id": "plaza", "name": "plaza", "capacity_persons": 5, "count": 0, "gathering_id": None}]
+        self.responses: dict[str, dict[str, Any]] = {}
+        self.commands: list[dict[str, Any]] = []  # what was asked, most recent last
+        self.stored: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+        self.acks: dict[str, Acknowledgement] = {}
+        self.schedule_rows: dict[str, dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+        self.refusal: str | None = None  # set: every command is refused by the "station" with this reason
+        self.command_delay_s = 0.0  # a command takes this long to be answered (blocking, like the real one)
+
+    # --- the feed -------------------------------------------------------------------------------------------
+
+    def publish(self, kind: str, data: dict[str, Any]) -> FeedItem:
+        with self._lock:
+            self._seq += 1
+            item = {"seq": self._seq, "kind": kind, "at_s": self._clock(), "data": data}
+            self._items.append(item)
+            if kind == "vehicle":
+                self.vehicles[data["vehicle_id"]] = data
+            elif kind == "alert":
+                self.stored["alerts"].append(data)
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            callback(item)
+        return item
+
+    def subscribe(self, callback: Callable[[FeedItem], None]) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+        return unsubscribe
+
+    def since(self, seq: int) -> list[FeedItem] | None:
+        with self._lock:
+            if seq >= self._seq:
+                return []
+            if not self._items or self._items[0]["seq"] > seq + 1:
+                return None
+            return [i for i in self._items if i["seq"] > seq]
+
+    # --- state and records ----------------------------------------------------------------------------------
+
+    def view(self) -> dict[str, Any]:
+        with self._lock:
+            return {"seq": self._seq, "at_s": self._clock(), "vehicles": {k: dict(v) for k, v in self.vehicles.items()},
+                    "zones": [dict(z) for z in self.zones], "cells": [], "crowds": [], "people": 0,
+                    "responses": [dict(r) for r in self.responses.values()], "patrol_runs": []}
+
+    def layout(self) -> dict[str, Any]:
+        return {"zones": {"type": "FeatureCollection", "features": []}, "geofence": None, "grid": None,
+                "centre": [23.0469, 112.4651], "vehicles": sorted(self.vehicles)}
+
+    def missions(self) -> list[dict[str, Any]]:
+        return []
+
+    def records(self, kind: str, filters: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = list(self.commands[::-1]) if kind == "commands" else list(self.stored.get(kind, []))
+        rows = [r for r in rows if all(r.get(k) == v for k, v in filters.items())]
+        return rows[:limit] if kind == "commands" else rows[-limit:]
+
+    def command(self, vehicle_id: str, action: str, args: Mapping[str, Any], requested_by: str,
+                timeout_s: float) -> Outcome:
+        request_id = f"r{next(self._ids)}"
+        status, reason = "accepted", "sent"
+        if self.command_delay_s:
+            time.sleep(self.command_delay_s)
+        if self.refusal is not None:
+            status, reason = "refused_by_station", self.refusal
+        elif action.endswith("_response"):
+            if args.get("response_id") not in self.responses:
+                status, reason = "refused_by_station", f"no active crowd response {args.get('response_id')!r}"
+        elif vehicle_id not in self.vehicles:
+            status, reason = "refused_by_station", f"unknown vehicle {vehicle_id!r}"
+        with self._lock:
+            self.commands.append({"request_id": request_id, "vehicle_id": vehicle_id, "action": action,
+                                  "params": dict(args), "requested_by": requested_by,
+                                  "decision": "sent" if status == "accepted" else "refused", "reason": reason})
+        return Outcome(request_id, vehicle_id, action, status, reason)
+
+    def acknowledgements(self) -> list[Acknowledgement]:
+        with self._lock:
+            return sorted(self.acks.values(), key=lambda a: a.at_s)
+
+    def acknowledge(self, ack: Acknowledgement) -> Acknowledgement:
+        with self._lock:
+            if not any(a["alert_id"] == ack.alert_id for a in self.stored["alerts"]):
+                raise NotFound(f"no alert {ack.alert_id!r}")
+            return self.acks.setdefault(ack.alert_id, ack)
+
+    def schedules(self, now_s: float) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.schedule_rows.values())
+
+    def add_schedule(self, request: ScheduleRequest, now_s: float) -> dict[str, Any]:
+        if request.zone_geojson.get("type") not in ("FeatureCollection", "Feature"):
+            raise InvalidInput("the zone must be a GeoJSON FeatureCollection or Feature")
+        with self._lock:
+            if any(r["name"] == request.name for r in self.schedule_rows.values()):
+                raise Conflict(f"a schedule named {request.name!r} already exists")
+            sid = f"s{next(self._ids)}"
+            row = {"schedule_id": sid, "name": request.name, "pattern": request.pattern,
+                   "interval_s": request.interval_s, "cron": request.cron, "created_at_s": now_s}
+            self.schedule_rows[sid] = row
+            return row
+
+    def remove_schedule(self, schedule_id: str) -> dict[str, Any]:
+        with self._lock:
+            if schedule_id not in self.schedule_rows:
+                raise NotFound(f"no schedule {schedule_id!r}")
+            return self.schedule_rows.pop(schedule_id)
+
+
+class MemoryUsers:
+    def __init__(self) -> None:
+        self._users: dict[str, User] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> User | None:
+        with self._lock:
+            return self._users.get(name)
+
+    def all(self) -> list[User]:
+        with self._lock:
+            return sorted(self._users.values(), key=lambda u: u.name)
+
+    def add(self, name: str, role: str, password_hash: str, now_s: float) -> User:
+        with self._lock:
+            if name in self._users:
+                raise Conflict(f"a user named {name!r} already exists")
+            user = User(name, role, password_hash, now_s, now_s)
+            self._users[name] = user
+            return user
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            if self._users.pop(name, None) is None:
+                raise NotFound(f"no user {name!r}")

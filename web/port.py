@@ -1,0 +1,151 @@
+"""The narrow interface the web map needs, as Protocols: `StationPort` (the station's state, live feed, checked
+command path, records and schedules) and `UserStore` (the web's users). The composition root implements them
+(groundstation/shell/web_bridge.py); web/fakes.py has in-memory versions for web's own tests and benchmark.
+
+web/ never imports the station: everything crosses as the frozen records below or as JSON-able dicts (the
+station's view, feed items and stored rows, passed on to the browser as they are).
+
+Feed items: ``{"seq": int, "kind": str, "at_s": float, "data": {...}}``, numbered without gaps. `view()` carries
+``seq``, the number of the last item it includes: a client that loads it and then applies the items numbered
+above it has missed nothing and seen nothing twice.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+FeedItem = dict[str, Any]
+
+ROLES = ("viewer", "operator", "admin")  # each may do what the ones before it may
+
+# the station actions an operator may ask for from the map (every one goes through the station's checks)
+VEHICLE_ACTIONS = ("rtl", "land", "abort_patrol")
+RESPONSE_ACTIONS = {"approve": "approve_response", "deny": "deny_response", "abort": "abort_response"}
+
+# records the map can read (StationPort.records kinds), with the filters each takes
+RECORD_KINDS: Mapping[str, tuple[str, ...]] = {
+    "commands": ("vehicle_id",),  # the audit trail, most recent first
+    "events": ("vehicle_id", "kind"),
+    "link_changes": ("vehicle_id",),
+    "mission_runs": ("vehicle_id",),
+    "patrol_runs": ("schedule_id", "status"),
+    "gatherings": ("zone_id", "status"),
+    "zone_counts": ("zone_id",),
+    "crowd_observations": ("vehicle_id",),
+    "responses": ("zone_id",),
+    "response_steps": ("response_id",),
+    "alerts": ("kind",),
+    "thermal_readings": ("response_id",),
+    "broadcasts": ("response_id",),
+    "view_counts": ("stream_id",),
+    "stream_status": ("stream_id",),
+}
+
+
+def role_allows(role: str, needed: str) -> bool:
+    """Whether `role` may do what `needed` may (viewer < operator < admin); unknown roles may nothing."""
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str  # viewer | operator | admin
+    password_hash: str  # argon2 (PHC string)
+    created_at_s: float
+    updated_at_s: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The station's answer to a command (accepted, refused by the station with why, or the vehicle's result)."""
+
+    request_id: str
+    vehicle_id: str
+    action: str
+    status: str  # accepted | refused_by_station | refused_by_vehicle | failed
+    reason: str
+    result_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    alert_id: str
+    by: str  # the user's name
+    at_s: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ScheduleRequest:
+    """A new patrol schedule from the map: the zone as GeoJSON, the pattern, and cron or interval."""
+
+    name: str
+    zone_geojson: Mapping[str, Any]
+    pattern: str
+    alt_m: float
+    zone_name: str | None = None
+    interval_s: float | None = None
+    cron: str | None = None
+    tz_name: str = "UTC"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class StationPort(Protocol):
+    """What the web map needs of the station. Calls may block (commands wait for the station's answer): the
+    server runs them off its event loop."""
+
+    def view(self) -> dict[str, Any]:
+        """A JSON-able snapshot with ``seq`` (see the module docstring): vehicles, zones, cells, crowds,
+        responses, patrol runs."""
+
+    def layout(self) -> dict[str, Any]:
+        """What does not change while the station runs: counting zones (GeoJSON), geofence, grid, home."""
+
+    def subscribe(self, callback: Callable[[FeedItem], None]) -> Callable[[], None]:
+        """Call `callback(item)` for every new feed item (on the station's thread: it must only enqueue);
+        returns the unsubscribe function."""
+
+    def since(self, seq: int) -> list[FeedItem] | None:
+        """The items after `seq`, or None when some are no longer kept (reload the view)."""
+
+    def command(self, vehicle_id: str, action: str, args: Mapping[str, Any], requested_by: str,
+                timeout_s: float) -> Outcome:
+        """Ask through the station's checked, audited command path; StationUnavailable after timeout_s."""
+
+    def missions(self) -> list[dict[str, Any]]:
+        """The active patrol runs with their mission path (``path``: [[lat, lon], ...])."""
+
+    def records(self, kind: str, filters: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+        """Stored rows of one RECORD_KINDS kind."""
+
+    def acknowledgements(self) -> list[Acknowledgement]:
+        """Every alert acknowledgement, oldest first."""
+
+    def acknowledge(self, ack: Acknowledgement) -> Acknowledgement:
+        """Record an acknowledgement (NotFound: no such alert); an alert acknowledged before keeps its first one,
+        which is returned."""
+
+    def schedules(self, now_s: float) -> list[dict[str, Any]]:
+        """Every patrol schedule with its next fire time and latest run."""
+
+    def add_schedule(self, request: ScheduleRequest, now_s: float) -> dict[str, Any]:
+        """Plan, check and store a schedule (InvalidInput saying what is wrong; nothing stored then)."""
+
+    def remove_schedule(self, schedule_id: str) -> dict[str, Any]:
+        """Remove a schedule (NotFound)."""
+
+
+class UserStore(Protocol):
+    """The web's users (the station database's users table)."""
+
+    def get(self, name: str) -> User | None: ...
+
+    def all(self) -> list[User]: ...
+
+    def add(self, name: str, role: str, password_hash: str, now_s: float) -> User:
+        """Conflict if the name is taken."""
+
+    def remove(self, name: str) -> None:
+        """NotFound if there is no such user."""

@@ -1,0 +1,483 @@
+/* SkyGuard web map: loads the station's state from REST, then applies the numbered live updates (Socket.IO
+   "batch" events) with no gap and no duplicate; draws it on a Leaflet map that needs no tile server; sends
+   operator actions through the REST API (the server checks roles and CSRF) and shows each outcome. */
+"use strict";
+
+(function () {
+  const TRAIL_S = 300;           // a drone's trail: the last 5 minutes
+  const CROWD_KEEP_S = 30;       // crowds seen recently
+  const S = {                    // what the page knows; `seq` is the number of the last feed item applied
+    seq: -1, loading: false, user: null, role: null, csrf: null,
+    vehicles: {}, zones: {}, cells: [], crowds: [], responses: {}, runs: {}, missions: [], alerts: {}, acks: {},
+    readings: [], broadcasts: {}, trails: {}, schedules: [], activity: [], applied: 0, reloads: 0, gaps: 0,
+  };
+  window.skyguard = S;           // for the browser tests and the curious
+  let lang = localStorage.getItem("skyguard.lang") || ((navigator.language || "en").startsWith("zh") ? "zh" : "en");
+  let map, layers, socket, layout, audio;
+
+  // --- labels -----------------------------------------------------------------------------------------------
+  function t(key, vars) {
+    const labels = window.SKYGUARD_LABELS[lang] || window.SKYGUARD_LABELS.en;
+    let text = labels[key] || window.SKYGUARD_LABELS.en[key] || key;
+    for (const [k, v] of Object.entries(vars || {})) text = text.replace(`{${k}}`, v);
+    return text;
+  }
+  function applyLabels() {
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    document.querySelectorAll("[data-i18n]").forEach(el => { el.textContent = t(el.dataset.i18n); });
+    if (S.user) { setLink(document.body.dataset.live === "1"); render(); }
+  }
+  document.querySelectorAll("button.lang").forEach(b => b.addEventListener("click", () => {
+    lang = b.dataset.lang; localStorage.setItem("skyguard.lang", lang); applyLabels();
+  }));
+
+  // --- small helpers ----------------------------------------------------------------------------------------
+  const $ = id => document.getElementById(id);
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else if (v !== undefined && v !== null) e.setAttribute(k, v);
+    }
+    for (const c of children.flat()) if (c !== null && c !== undefined) e.append(c.nodeType ? c : String(c));
+    return e;
+  }
+  const fmt = (x, digits = 0) => (x === null || x === undefined) ? "–" : Number(x).toFixed(digits);
+  const time = s => s ? new Date(s * 1000).toLocaleTimeString() : "–";
+  function toast(text, kind) {
+    const box = el("div", {class: `toast ${kind || ""}`}, text);
+    $("toasts").append(box);
+    setTimeout(() => box.remove(), 8000);
+  }
+
+  async function api(method, path, body) {
+    const headers = {};
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET" && S.csrf) headers["X-CSRFToken"] = S.csrf;
+    let r;
+    try {
+      r = await fetch(path, {method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+                             credentials: "same-origin"});
+    } catch (e) {                              // the server is away (restarting): the live connection says so
+      return {status: 0, ok: false, data: {error: "unreachable", message: String(e)}};
+    }
+    let data = null;
+    try { data = await r.json(); } catch (e) { data = null; }
+    if (r.status === 401 && path !== "/api/session") { showLogin(); }
+    return {status: r.status, ok: r.ok, data};
+  }
+
+  // --- login ------------------------------------------------------------------------------------------------
+  function showLogin(message) {
+    S.user = null;
+    if (socket) { socket.disconnect(); socket = null; }
+    $("app").hidden = true; $("login").hidden = false;
+    $("login-error").textContent = message || "";
+  }
+  $("login-form").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const r = await api("POST", "/api/session", {name: $("login-name").value, password: $("login-password").value});
+    $("login-password").value = "";
+    if (!r.ok) { $("login-error").textContent = r.status === 429 ? t("too_many") : t("wrong_login"); return; }
+    unlockAudio();
+    started(r.data);
+  });
+  $("logout").addEventListener("click", async () => { await api("DELETE", "/api/session"); showLogin(); });
+
+  async function boot() {
+    applyLabels();
+    const r = await api("GET", "/api/session");
+    if (r.ok) started(r.data); else showLogin();
+  }
+
+  async function started(me) {
+    S.user = me.user; S.role = me.role; S.csrf = me.csrf_token;
+    document.body.dataset.role = me.role;
+    $("whoami").textContent = `${me.user} (${me.role})`;
+    $("login").hidden = true; $("app").hidden = false;
+    $("schedule-form").hidden = me.role !== "admin";
+    if (!map) initMap();
+    const l = await api("GET", "/api/layout");
+    if (l.ok) drawLayout(l.data);
+    connect();
+    refreshSchedules();
+  }
+
+  // --- live updates -----------------------------------------------------------------------------------------
+  function connect() {
+    if (socket) socket.disconnect();
+    socket = io({transports: ["websocket"], reconnection: true, reconnectionDelay: 500, reconnectionDelayMax: 3000});
+    socket.on("connect", () => { setLink(true); loadState(); });
+    socket.on("disconnect", () => setLink(false));
+    socket.on("connect_error", async () => {
+      setLink(false);
+      const r = await api("GET", "/api/session");   // 401 shows the login form
+      if (r.ok) S.csrf = r.data.csrf_token;
+    });
+    socket.on("batch", onBatch);
+    socket.on("reload", () => { S.reloads++; loadState(); });
+    socket.on("ack", ack => { S.acks[ack.alert_id] = ack; renderAlerts(); });
+  }
+  function setLink(up) {
+    const b = $("link-status");
+    b.dataset.state = up ? "up" : "down";
+    b.textContent = up ? t("live") : t("offline");
+    document.body.dataset.live = up ? "1" : "0";
+  }
+
+  async function loadState() {
+    S.loading = true;
+    const r = await api("GET", "/api/state");
+    if (!r.ok) { S.loading = false; return; }
+    const st = r.data;
+    S.vehicles = st.vehicles; S.cells = st.cells; S.crowds = st.crowds.map(c => ({...c, seen_s: st.at_s}));
+    S.zones = {}; for (const z of st.zones) S.zones[z.zone_id] = z;
+    S.responses = {}; for (const x of st.responses) S.responses[x.response_id] = x;
+    S.runs = {}; for (const x of st.patrol_runs) S.runs[x.run_id] = x;
+    S.missions = st.missions;
+    S.alerts = {}; for (const a of st.alerts) S.alerts[a.alert_id] = a;
+    S.acks = st.acks; S.readings = st.thermal_readings;
+    S.broadcasts = {}; for (const b of st.broadcasts) S.broadcasts[b.broadcast_id] = b;
+    for (const [id, v] of Object.entries(S.vehicles)) addTrail(id, v, st.at_s);
+    S.seq = st.seq;
+    S.loading = false;
+    socket.emit("join", {seq: st.seq});
+    render();
+  }
+
+  function onBatch(batch) {
+    if (S.loading) return;                     // the state being loaded, then the join, cover it
+    if (batch.acks) Object.assign(S.acks, batch.acks);
+    if (batch.to <= S.seq) { if (batch.acks) renderAlerts(); return; }   // all seen already
+    if (batch.from > S.seq + 1) { S.gaps++; loadState(); return; }       // a gap: start again from the state
+    for (const item of batch.items) if (item.seq > S.seq) apply(item);
+    S.seq = batch.to;
+    document.body.dataset.seq = String(S.seq);
+    scheduleRender();
+  }
+
+  let renderQueued = false;
+  function scheduleRender() {
+    if (renderQueued) return;
+    renderQueued = true;
+    requestAnimationFrame(() => { renderQueued = false; render(); });
+  }
+
+  function apply(item) {
+    S.applied++;
+    const d = item.data;
+    switch (item.kind) {
+      case "vehicle": S.vehicles[d.vehicle_id] = d; addTrail(d.vehicle_id, d, item.at_s); break;
+      case "zone_count": {
+        const z = S.zones[d.zone_id] || (S.zones[d.zone_id] = {zone_id: d.zone_id, name: d.zone_id});
+        z.count = d.count; z.capacity_persons = d.capacity_persons; break;
+      }
+      case "gathering": {
+        const z = S.zones[d.zone_id] || (S.zones[d.zone_id] = {zone_id: d.zone_id, name: d.zone_id});
+        z.gathering_id = d.status === "gathering" ? d.gathering_id : null; z.count = d.count; break;
+      }
+      case "response": S.responses[d.response_id] = {...(S.responses[d.response_id] || {}), ...d}; break;
+      case "response_step": {
+        const r = S.responses[d.response_id] || (S.responses[d.response_id] = {response_id: d.response_id});
+        r.state = d.state; r.steps = [...(r.steps || []), d.state];
+        break;
+      }
+      case "alert": if (!S.alerts[d.alert_id]) { S.alerts[d.alert_id] = d; announce(d); } break;
+      case "thermal_reading": S.readings.push(d); if (S.readings.length > 1000) S.readings.shift(); break;
+      case "broadcast": {                      // an update may leave the text out: keep what was said
+        const old = S.broadcasts[d.broadcast_id] || {};
+        S.broadcasts[d.broadcast_id] = {...old, ...d, text: d.text || old.text || ""};
+        break;
+      }
+      case "patrol_run":
+        if (["completed", "aborted", "missed"].includes(d.status)) delete S.runs[d.run_id];
+        else S.runs[d.run_id] = {...(S.runs[d.run_id] || {}), ...d};
+        refreshMissions(); break;
+      case "crowd_observation": S.crowds.push({...d, seen_s: item.at_s}); break;
+      case "event": addActivity(item.at_s, d.vehicle_id, d.text, d.severity); break;
+      case "command": addActivity(item.at_s, d.vehicle_id, `${d.action} (${d.requested_by}): ${d.decision} – ${d.reason}`,
+                                  d.decision === "refused" ? "warning" : "info"); break;
+      default: break;
+    }
+  }
+
+  function addTrail(id, v, at_s) {
+    if (v.lat_deg === null || v.lat_deg === undefined || (v.lat_deg === 0 && v.lon_deg === 0)) return;
+    const trail = S.trails[id] || (S.trails[id] = []);
+    trail.push([v.lat_deg, v.lon_deg, at_s]);
+    while (trail.length && trail[0][2] < at_s - TRAIL_S) trail.shift();
+  }
+  function addActivity(at_s, who, text, severity) {
+    S.activity.unshift({at_s, who, text, severity});
+    if (S.activity.length > 100) S.activity.pop();
+  }
+
+  // --- alerts: sound and notification -----------------------------------------------------------------------
+  function unlockAudio() {
+    try { audio = audio || new (window.AudioContext || window.webkitAudioContext)(); } catch (e) { audio = null; }
+  }
+  function beep() {
+    if (!audio) return;
+    const o = audio.createOscillator(), g = audio.createGain();
+    o.frequency.value = 880; g.gain.value = 0.15; o.connect(g); g.connect(audio.destination);
+    o.start(); o.stop(audio.currentTime + 0.35);
+  }
+  function announce(alert) {
+    S.lastAnnounced = alert.alert_id;
+    beep();
+    if (window.Notification && Notification.permission === "granted") {
+      try { new Notification(`SkyGuard: ${alert.kind}`, {body: alert.text, tag: alert.alert_id}); } catch (e) { /* ignore */ }
+    }
+  }
+  $("notify-enable").addEventListener("click", async () => {
+    unlockAudio();
+    if (window.Notification) await Notification.requestPermission();
+    $("notify-enable").hidden = !window.Notification || Notification.permission === "granted";
+  });
+
+  function alertState(a) {
+    const response = a.response_id ? S.responses[a.response_id] : null;
+    if (response && response.state === "ended") return "resolved";
+    if (a.response_id && !response && a.kind !== "fever_hint") return "resolved";
+    if (S.acks[a.alert_id]) return "acknowledged";
+    if (a.kind === "escalation") return "escalated";
+    return "new";
+  }
+
+  // --- actions ----------------------------------------------------------------------------------------------
+  async function act(path, body, label, method = "POST") {
+    const r = await api(method, path, body);
+    if (r.ok && r.data.outcome) {
+      const o = r.data.outcome;
+      const kind = o.status === "accepted" ? "accepted" : "refused";
+      toast(`${label}: ${t(o.status.startsWith("refused") ? "refused" : o.status)} – ${o.reason}`, kind);
+    } else if (r.ok) {
+      toast(`${label}: ${t("accepted")}`, "accepted");
+    } else {
+      toast(`${label}: ${t("refused")} (${r.status}) – ${r.data ? r.data.message : ""}`, "refused");
+    }
+    return r;
+  }
+  const canOperate = () => S.role === "operator" || S.role === "admin";
+
+  // --- map --------------------------------------------------------------------------------------------------
+  function initMap() {
+    map = L.map("map", {zoomControl: true, attributionControl: true, preferCanvas: false}).setView([23.0469, 112.4651], 16);
+    L.control.scale({metric: true, imperial: false}).addTo(map);
+    layers = {
+      fence: L.layerGroup().addTo(map), grid: L.layerGroup().addTo(map), zones: L.layerGroup().addTo(map),
+      cells: L.layerGroup().addTo(map), missions: L.layerGroup().addTo(map), trails: L.layerGroup().addTo(map),
+      crowds: L.layerGroup().addTo(map), readings: L.layerGroup().addTo(map), responses: L.layerGroup().addTo(map),
+      drones: L.layerGroup().addTo(map),
+    };
+    S.droneMarkers = {};
+    setInterval(refreshCells, 5000);
+    setInterval(refreshSchedules, 30000);
+  }
+
+  function drawLayout(lay) {
+    layout = lay;
+    for (const k of ["fence", "grid", "zones"]) layers[k].clearLayers();
+    if (lay.tiles && lay.tiles.kind !== "none") {
+      L.tileLayer(lay.tiles.url, {maxZoom: lay.tiles.max_zoom, attribution: lay.tiles.attribution}).addTo(map).bringToBack();
+    }
+    const f = lay.geofence;
+    if (f && f.inclusion) {
+      L.polygon(f.inclusion, {color: "#1f5fbf", weight: 2, fill: false, dashArray: "6 4"}).addTo(layers.fence);
+      for (const ex of f.exclusions || []) L.polygon(ex, {color: "#b3261e", weight: 1, fillOpacity: 0.12}).addTo(layers.fence);
+    }
+    if (lay.grid && lay.grid.lines) {
+      for (const line of lay.grid.lines) L.polyline(line, {color: "#7d8a99", weight: 0.6, opacity: 0.6, interactive: false}).addTo(layers.grid);
+    }
+    S.zoneLayers = {};
+    L.geoJSON(lay.zones, {
+      style: () => ({color: "#2e7d32", weight: 2, fillOpacity: 0.25}),
+      onEachFeature: (feature, layer) => {
+        S.zoneLayers[feature.properties.zone_id] = layer;
+        layer.bindTooltip(feature.properties.name, {permanent: true, className: "zone-label", direction: "center"});
+        layer.addTo(layers.zones);
+      },
+    });
+    const zoneSelect = $("schedule-zone");
+    zoneSelect.replaceChildren(el("option", {value: ""}, "–"),
+      ...lay.zones.features.map(fz => el("option", {value: fz.properties.zone_id}, fz.properties.name)));
+    const bounds = L.latLngBounds([]);
+    if (f && f.inclusion) f.inclusion.forEach(p => bounds.extend(p));
+    lay.zones.features.forEach(fz => bounds.extend(L.geoJSON(fz).getBounds()));
+    if (bounds.isValid()) map.fitBounds(bounds, {padding: [20, 20]});
+    else if (lay.centre) map.setView(lay.centre, 16);
+  }
+
+  function ratioColour(count, capacity) {
+    if (!capacity) return count > 0 ? "#f9a825" : "#2e7d32";
+    const r = count / capacity;
+    return r > 1 ? "#b3261e" : r > 0.8 ? "#ef6c00" : r > 0.5 ? "#f9a825" : "#2e7d32";
+  }
+
+  function droneIcon(v) {
+    const colour = !v.link_up ? "#888" : v.armed ? "#1f5fbf" : "#0b2a55";
+    const heading = v.heading_deg || 0;
+    return L.divIcon({className: "drone-icon", iconSize: [24, 24], iconAnchor: [12, 12], html:
+      `<svg width="24" height="24" viewBox="-12 -12 24 24" style="transform: rotate(${heading}deg)">` +
+      `<polygon points="0,-11 8,9 0,4 -8,9" fill="${colour}" stroke="#fff" stroke-width="1.5"/></svg>` +
+      `<span class="drone-label">${escapeHtml(v.vehicle_id)}</span>`});
+  }
+  function escapeHtml(s) { return String(s).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c])); }
+
+  function droneText(v) {
+    return `${v.vehicle_id}: ${v.link_up ? t("link_up") : t("link_down")}, ${v.armed ? t("armed") : t("disarmed")}, ` +
+      `${t("mode")} ${v.mode || "–"}, ${t("alt")} ${fmt(v.alt_rel_m, 1)} m, ${t("speed")} ${fmt(v.groundspeed_m_s, 1)} m/s, ` +
+      `${t("battery")} ${fmt(v.battery_pct)} %, ${t("mission")} ${v.mission_seq ?? "–"}/${v.mission_count ?? "–"}`;
+  }
+
+  function renderMap() {
+    const now = Date.now() / 1000;
+    for (const [id, v] of Object.entries(S.vehicles)) {
+      if (v.lat_deg === null || v.lat_deg === undefined || (v.lat_deg === 0 && v.lon_deg === 0)) continue;
+      let m = S.droneMarkers[id];
+      if (!m) { m = S.droneMarkers[id] = L.marker([v.lat_deg, v.lon_deg], {icon: droneIcon(v)}).addTo(layers.drones); m.bindTooltip(""); }
+      m.setLatLng([v.lat_deg, v.lon_deg]); m.setIcon(droneIcon(v)); m.setTooltipContent(droneText(v));
+      m.getElement() && (m.getElement().dataset.vehicle = id);
+    }
+    layers.trails.clearLayers();
+    for (const trail of Object.values(S.trails)) if (trail.length > 1) L.polyline(trail.map(p => [p[0], p[1]]), {color: "#1f5fbf", weight: 2, opacity: 0.6, interactive: false}).addTo(layers.trails);
+    layers.missions.clearLayers();
+    for (const m of S.missions) if (m.path.length > 1) L.polyline(m.path, {color: "#6a1b9a", weight: 2, dashArray: "4 6", opacity: 0.8}).bindTooltip(`${m.vehicle_id}: ${m.schedule_id} (${m.status})`).addTo(layers.missions);
+    for (const z of Object.values(S.zones)) {
+      const layer = S.zoneLayers && S.zoneLayers[z.zone_id];
+      if (!layer) continue;
+      const colour = ratioColour(z.count || 0, z.capacity_persons);
+      layer.setStyle({color: z.gathering_id ? "#b3261e" : colour, fillColor: colour, weight: z.gathering_id ? 4 : 2});
+      layer.setTooltipContent(`${z.name}: ${t("people")} ${z.count || 0} / ${t("capacity")} ${z.capacity_persons}`);
+    }
+    layers.cells.clearLayers();
+    const cellCap = layout && layout.grid ? layout.grid.cell_capacity_persons : null;
+    for (const c of S.cells) if (c.bounds) L.rectangle(c.bounds, {color: ratioColour(c.count, cellCap), weight: 1, fillOpacity: 0.35}).bindTooltip(`${t("people")} ${c.count}`).addTo(layers.cells);
+    layers.crowds.clearLayers();
+    S.crowds = S.crowds.filter(c => c.seen_s > now - CROWD_KEEP_S);
+    const latest = {};
+    for (const c of S.crowds) latest[`${c.stream_id}`] = c;   // the last crowd each camera reported
+    for (const c of Object.values(latest)) L.circle([c.lat_deg, c.lon_deg], {radius: Math.max(c.radius_m || 0, 5), color: "#ef6c00", weight: 2, fillOpacity: 0.2})
+      .bindTooltip(`${t("crowd")}: ${c.count} ${t("people")}, ${t("radius")} ${fmt(c.radius_m, 1)} m, ${t("confidence")} ${fmt(c.confidence, 2)}`).addTo(layers.crowds);
+    layers.readings.clearLayers();
+    const active = new Set(Object.values(S.responses).filter(r => r.state !== "ended").map(r => r.response_id));
+    for (const x of S.readings) {
+      if (!active.has(x.response_id)) continue;
+      const colour = x.status !== "measured" ? "#888" : x.fever ? "#b3261e" : "#1f5fbf";
+      const text = x.status === "measured" ? t("reading", {temp: fmt(x.temp_c, 1), unc: fmt(x.uncertainty_c, 1)}) : `${t("unmeasured")}: ${x.reason}`;
+      L.circleMarker([x.lat_deg, x.lon_deg], {radius: 4, color: colour, weight: 1, fillOpacity: 0.8}).bindTooltip(text).addTo(layers.readings);
+    }
+    layers.responses.clearLayers();
+    for (const r of Object.values(S.responses)) if (r.state !== "ended" && r.lat_deg) L.circleMarker([r.lat_deg, r.lon_deg], {radius: 12, color: "#b3261e", weight: 3, fill: false})
+      .bindTooltip(`${r.zone_name || r.zone_id}: ${r.state}`, {permanent: true, direction: "top"}).addTo(layers.responses);
+  }
+
+  // --- panels -----------------------------------------------------------------------------------------------
+  function renderAlerts() {
+    const list = Object.values(S.alerts).sort((a, b) => b.at_s - a.at_s).slice(0, 100);
+    const fresh = list.filter(a => alertState(a) === "new" || alertState(a) === "escalated").length;
+    $("alert-count").textContent = String(fresh);
+    $("alerts").replaceChildren(...(list.length ? list.map(a => {
+      const state = alertState(a), ack = S.acks[a.alert_id];
+      return el("li", {"data-state": state, "data-alert": a.alert_id, "data-kind": a.kind},
+        el("div", null, el("span", {class: "badge"}, t(`state_${state}`)), " ", el("strong", null, a.kind), " ", time(a.at_s)),
+        el("div", null, a.text),
+        ack ? el("div", {class: "meta"}, t("acked_by", {by: ack.by}), " ", time(ack.at_s)) : null,
+        !ack && canOperate() ? el("div", {class: "actions"}, el("button", {class: "ack", onclick: () => act(`/api/alerts/${encodeURIComponent(a.alert_id)}/ack`, {}, t("ack"))}, t("ack"))) : null);
+    }) : [el("li", null, t("no_alerts"))]));
+  }
+
+  function renderResponses() {
+    const list = Object.values(S.responses).filter(r => r.state !== "ended");
+    $("responses").replaceChildren(...(list.length ? list.map(r => {
+      const readings = S.readings.filter(x => x.response_id === r.response_id && x.status === "measured");
+      const fevers = readings.filter(x => x.fever);
+      const bcs = Object.values(S.broadcasts).filter(b => b.response_id === r.response_id);
+      const rid = encodeURIComponent(r.response_id);
+      const buttons = [];
+      if (canOperate() && r.state === "awaiting_approval") {
+        buttons.push(el("button", {class: "primary approve", onclick: () => act(`/api/responses/${rid}/decision`, {action: "approve"}, t("approve"))}, t("approve")));
+        buttons.push(el("button", {class: "deny", onclick: () => act(`/api/responses/${rid}/decision`, {action: "deny"}, t("deny"))}, t("deny")));
+      }
+      if (canOperate()) buttons.push(el("button", {class: "danger abort", onclick: () => { if (confirm(t("confirm_abort"))) act(`/api/responses/${rid}/decision`, {action: "abort"}, t("abort")); }}, t("abort")));
+      return el("li", {"data-response": r.response_id, "data-state": r.state},
+        el("div", null, el("strong", null, r.zone_name || r.zone_id), " – ", t("step"), ": ", el("span", {class: "badge step"}, r.state)),
+        el("div", {class: "meta"}, `${t("count")} ${r.count ?? "–"}`, r.vehicle_id ? ` · ${r.vehicle_id}` : ""),
+        readings.length ? el("div", {class: "meta"}, `${t("measured")}: ${readings.length}`, fevers.length ? ` · ${t("fever_hint")}: ${fevers.length}` : "") : null,
+        ...bcs.map(b => el("div", {class: "meta"}, `${t("broadcast")}: ${b.status} – ${b.text}`)),
+        buttons.length ? el("div", {class: "actions"}, ...buttons) : null);
+    }) : [el("li", null, t("no_responses"))]));
+  }
+
+  function renderFleet() {
+    const ids = Object.keys(S.vehicles).sort();
+    $("fleet").replaceChildren(...ids.map(id => {
+      const v = S.vehicles[id];
+      const run = Object.values(S.runs).find(r => r.vehicle_id === id);
+      const vid = encodeURIComponent(id);
+      return el("li", {"data-vehicle": id},
+        el("div", null, el("strong", null, id), " ", el("span", {class: "badge"}, v.link_up ? t("link_up") : t("link_down")), " ", v.mode || "", " ", v.armed ? t("armed") : ""),
+        el("div", {class: "meta"}, `${t("alt")} ${fmt(v.alt_rel_m, 1)} m · ${t("speed")} ${fmt(v.groundspeed_m_s, 1)} m/s · ${t("battery")} ${fmt(v.battery_pct)} % · ${t("mission")} ${v.mission_seq ?? "–"}/${v.mission_count ?? "–"}`),
+        run ? el("div", {class: "meta"}, `patrol ${run.schedule_id} (${run.status})`) : null,
+        el("div", {class: "actions"},
+          el("button", {class: "rtl", onclick: () => act(`/api/vehicles/${vid}/commands`, {action: "rtl"}, `${id} ${t("rtl")}`)}, t("rtl")),
+          el("button", {class: "land", onclick: () => act(`/api/vehicles/${vid}/commands`, {action: "land"}, `${id} ${t("land")}`)}, t("land")),
+          run ? el("button", {class: "danger abort-patrol", onclick: () => act(`/api/vehicles/${vid}/commands`, {action: "abort_patrol"}, `${id} ${t("abort_patrol")}`)}, t("abort_patrol")) : null));
+    }));
+    // the buttons stay visible to viewers on purpose: the server refuses them (403) and the page says so
+  }
+
+  function renderSchedules() {
+    $("schedules").replaceChildren(...S.schedules.map(s => el("li", {"data-schedule": s.schedule_id},
+      el("div", null, el("strong", null, s.name), " ", s.cron ? `cron ${s.cron}` : t("every", {s: s.interval_s})),
+      el("div", {class: "meta"}, `${t("next_fire")} ${time(s.next_fire_s)} · ${t("last_run")} ${s.last_run ? s.last_run.status : "–"}`),
+      S.role === "admin" ? el("div", {class: "actions"}, el("button", {class: "danger", onclick: async () => {
+        await act(`/api/schedules/${encodeURIComponent(s.schedule_id)}`, undefined, t("remove"), "DELETE"); refreshSchedules();
+      }}, t("remove"))) : null)));
+  }
+
+  function renderActivity() {
+    $("activity").replaceChildren(...S.activity.slice(0, 50).map(a => el("li", {"data-severity": a.severity}, `${time(a.at_s)} ${a.who || ""} ${a.text}`)));
+  }
+
+  function render() {
+    renderMap(); renderAlerts(); renderResponses(); renderFleet(); renderSchedules(); renderActivity();
+    const n = Object.keys(S.vehicles).length;
+    $("summary").textContent = `${n} ${t("vehicles")}`;
+  }
+
+  async function refreshCells() {
+    if (!S.user) return;
+    const r = await api("GET", "/api/cells");
+    if (r.ok) { S.cells = r.data; scheduleRender(); }
+  }
+  let missionsTimer = null;
+  function refreshMissions() {
+    clearTimeout(missionsTimer);
+    missionsTimer = setTimeout(async () => { const r = await api("GET", "/api/missions"); if (r.ok) { S.missions = r.data; scheduleRender(); } }, 300);
+  }
+  async function refreshSchedules() {
+    if (!S.user) return;
+    const r = await api("GET", "/api/schedules");
+    if (r.ok) { S.schedules = r.data; renderSchedules(); }
+  }
+
+  $("schedule-form").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    let zone = null, zoneName = null;
+    const file = $("schedule-file").files[0];
+    if (file) {
+      try { zone = JSON.parse(await file.text()); } catch (e) { toast(`GeoJSON: ${e.message}`, "refused"); return; }
+    } else if ($("schedule-zone").value && layout) {
+      const feature = layout.zones.features.find(f => f.properties.zone_id === $("schedule-zone").value);
+      zone = {type: "FeatureCollection", features: [{...feature, properties: {name: feature.properties.name}}]};
+      zoneName = feature.properties.name;
+    }
+    if (!zone) { toast(t("zone"), "refused"); return; }
+    const r = await act("/api/schedules", {name: $("schedule-name").value, zone, zone_name: zoneName,
+      pattern: $("schedule-pattern").value, alt_m: Number($("schedule-alt").value), interval_s: Number($("schedule-every").value)}, t("add_schedule"));
+    if (r.ok) refreshSchedules();
+  });
+
+  window.addEventListener("DOMContentLoaded", boot);
+})();
