@@ -24,7 +24,8 @@ Inbox policies (one bounded queue.Queue plus two side structures it controls):
 - operator command requests: refused at once (Future resolved as refused_by_station, and recorded) when
   the queue holds `operator_limit` items or more, which keeps room for the events above.
 
-The web server (a later issue) is a separate client of this API; restarting it never touches the links.
+The web map (web/, through shell/web_bridge.py) is a client of this API (view(), feed, request()); restarting it
+never touches the links.
 """
 from __future__ import annotations
 
