@@ -44,6 +44,7 @@ Event = (
 # Requests that are not vehicle commands: decisions of the station's own automation, taken by an operator.
 STATION_ACTIONS: Mapping[str, Handler] = MappingProxyType({
     "abort_patrol": patrol_runs.on_abort,
+    "start_patrol": patrol_runs.on_start,
     **response.STATION_ACTIONS,
 })
 

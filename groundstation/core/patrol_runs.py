@@ -24,7 +24,7 @@ from groundstation.core.records import (
     Record,
     Reply,
 )
-from groundstation.core.requests import on_request, refuse
+from groundstation.core.requests import accepted, on_request, refuse
 from groundstation.core.state import StationState
 from missions.errors import MissionError
 from telemetry.records import LinkChanged, MissionProgress, StateUpdated
@@ -108,8 +108,11 @@ def _candidates(state: StationState, exclude: str | None = None) -> dict[str, tu
     for vid, view in state.vehicles.items():
         busy = ""
         run = state.patrols.run_on(vid)
+        response = state.responses.on_vehicle(vid)
         if run is not None:
             busy = f"flying patrol run {run.run_id}"
+        elif response is not None:
+            busy = f"flying crowd response {response.response_id}"
         elif vid == exclude:
             busy = "the vehicle being relieved"
         out[vid] = (view.state, view.link_up, busy)
@@ -385,6 +388,44 @@ def _patrol_rotation(state: StationState, run: PatrolRun, now_s: float):
                          f"rotation: {run.vehicle_id} has {left:.0f} s left on station (lead {lead:.0f} s); "
                          f"assigned {detail}", from_item, run.run_id if from_item else None, run.cover_until_s,
                          run.run_id)
+
+
+def on_start(state: StationState, request: CommandRequest, now_s: float):
+    """An operator starts a schedule's patrol now (args: schedule = its id or name): fired like a scheduled time
+    (a ready drone assigned, or the one named by vehicle_id; the resume point kept), launched through the checks."""
+    args = request.args if isinstance(request.args, Mapping) else {}
+    if not request.request_id or request.request_id in state.pending:
+        return refuse(state, request, now_s, "request without a request id or a duplicate one")
+    unexpected = set(args) - {"schedule"}
+    if unexpected:
+        return refuse(state, request, now_s, f"unexpected argument(s) for start_patrol: {', '.join(sorted(unexpected))}")
+    key = str(args.get("schedule") or "")
+    sched = state.patrols.schedules.get(key) or next(
+        (s for s in state.patrols.schedules.values() if s.name == key), None)
+    if sched is None:
+        return refuse(state, request, now_s, f"no patrol schedule with id or name {key!r}")
+    active = state.patrols.runs_of(sched.schedule_id)
+    if active:
+        return refuse(state, request, now_s, f"patrol {sched.name} is already flying (run {active[0].run_id} on "
+                                             f"{active[0].vehicle_id})")
+    candidates = _candidates(state)
+    if request.vehicle_id:
+        if request.vehicle_id not in candidates:
+            return refuse(state, request, now_s, f"unknown vehicle {request.vehicle_id!r}")
+        candidates = {request.vehicle_id: candidates[request.vehicle_id]}
+    policy = state.patrol_policy
+    vid, detail = pt.choose_vehicle(sched, candidates, policy.profile, state.policy.min_battery_to_launch_pct,
+                                    policy.speed_m_s)
+    if vid is None:
+        return refuse(state, request, now_s, f"no vehicle can fly patrol {sched.name} now: {detail}")
+    run_id = f"{sched.schedule_id}@{int(now_s)}#by-operator"
+    resume = state.patrols.resume.get(sched.schedule_id)
+    cover_until = now_s + sched.cover_s if sched.cover_s is not None else None
+    state, actions = _patrol_start(state, sched, run_id, vid, now_s, now_s,
+                                   f"started now by {request.requested_by}; assigned {detail}",
+                                   resume.from_item if resume else None, resume.run_id if resume else None,
+                                   cover_until, None)
+    return state, actions + accepted(request, now_s, f"patrol {sched.name}: run {run_id} launching on {vid}", vid)
 
 
 def on_abort(state: StationState, request: CommandRequest, now_s: float):

@@ -518,6 +518,10 @@ def _broadcast(state: StationState, r: Response, cause: str, now_s: float, data:
 
 
 def on_broadcast(state: StationState, ev: BroadcastFinished, now_s: float) -> tuple[StationState, list[Action]]:
+    if not ev.response_id:  # an operator's broadcast (on_broadcast_now): recorded, nothing waits for it
+        return state, [Record(BroadcastRow(ev.broadcast_id, "", "", now_s, "speaker",
+                                           "delivered" if ev.ok else "failed", "", ev.repeat, ev.duration_s or None,
+                                           ev.reason if not ev.ok else f"engines {', '.join(ev.engines)}"))]
     r = state.responses.responses.get(ev.response_id)
     if r is None or r.state != "broadcasting" or r.broadcast_id != ev.broadcast_id:
         return state, []
@@ -796,7 +800,46 @@ def on_abort(state: StationState, request: CommandRequest, now_s: float) -> tupl
     return state, actions + more + _accepted(request, r, f"aborted; {then}", now_s)
 
 
+def on_broadcast_now(state: StationState, request: CommandRequest, now_s: float) -> tuple[StationState, list[Action]]:
+    """An operator plays a message on a drone's loudspeaker now (args: zone = a zone whose message to play, or
+    messages = {language: text}; repeat). Recorded like a response's broadcast; by relay when [response] says so."""
+    args = request.args if isinstance(request.args, Mapping) else {}
+    rp = state.response_policy
+    unexpected = set(args) - {"zone", "messages", "repeat"}
+    if unexpected:
+        return refuse(state, request, now_s, f"unexpected argument(s) for broadcast: {', '.join(sorted(unexpected))}")
+    view = state.vehicles.get(request.vehicle_id)
+    if view is None or not view.link_up:
+        return refuse(state, request, now_s, f"vehicle {request.vehicle_id!r} is unknown or its link is down")
+    repeat = args.get("repeat", rp.broadcast_repeat)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= 100:
+        return refuse(state, request, now_s, f"repeat must be a whole number 1..100, got {repeat!r}")
+    if rp.broadcast == "relay":
+        relay = CommandRequest(request.vehicle_id, "set_relay", {"number": rp.relay_number, "on": True},
+                               request.requested_by, request.request_id)
+        return on_request(state, relay, now_s)
+    messages = args.get("messages")
+    if messages is not None:
+        if not isinstance(messages, Mapping) or not messages or not all(
+                isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in messages.items()):
+            return refuse(state, request, now_s, "messages must map languages to non-empty texts")
+        utterances = tuple((str(k), str(v)) for k, v in messages.items())
+    else:
+        zone = str(args.get("zone") or "")
+        zone_id = zone if zone in rp.zones else next(
+            (z.zone_id for z in state.crowds.zones.values() if z.name == zone), zone)
+        utterances = rp.zone(zone_id).messages
+        if not utterances:
+            return refuse(state, request, now_s, f"zone {zone!r} has no loudspeaker message configured")
+    bid = f"op:{request.request_id}"
+    text = " / ".join(t for _, t in utterances)
+    return state, [Record(BroadcastRow(bid, "", request.vehicle_id, now_s, "speaker", "requested", text, repeat)),
+                   Broadcast("", bid, request.vehicle_id, utterances, repeat),
+                   *accepted(request, now_s, f"broadcasting {text!r} x{repeat}")]
+
+
 STATION_ACTIONS = MappingProxyType({
+    "broadcast": on_broadcast_now,
     "approve_response": on_approve,
     "deny_response": on_deny,
     "abort_response": on_abort,

@@ -334,3 +334,24 @@ def test_rotation_sends_the_drone_home_when_its_time_is_up_even_without_a_relief
     assert row.reason.startswith("no flying time left on station") and "no relief available" in row.reason
     assert [(c.vehicle_id, c.action) for c in sends(actions)] == [("v1", "rtl")]
     assert not core.state.patrols.runs
+
+
+def test_an_operator_starts_a_patrol_now_through_the_checks(tmp_path):
+    core = Core()
+    core.put_state(T0, "v1")
+    core.put_state(T0, "v2", lat_deg=23.0500)
+    core.load(T0, schedule(tmp_path, cron="0 8 * * *", tz_name="Asia/Shanghai", created_at_s=T0))
+    actions = core(CommandRequest("", "start_patrol", {"schedule": "plaza"}, "web:olga", "op-1"), T0 + 5)
+    (reply,) = [a for a in actions if isinstance(a, Reply)]
+    assert reply.outcome.ok and "launching on v1" in reply.outcome.reason
+    (upload,) = sends(actions, "upload_mission")
+    assert upload.vehicle_id == "v1" and upload.request_id.endswith("#by-operator:upload")
+    planned = rows(actions)[0]
+    assert planned.status == "planned" and "started now by web:olga" in planned.reason
+    again = core(CommandRequest("", "start_patrol", {"schedule": "plaza"}, "web:olga", "op-2"), T0 + 6)
+    (refused,) = [a for a in again if isinstance(a, Reply)]
+    assert refused.outcome.status == "refused_by_station" and "already flying" in refused.outcome.reason
+    for args, why in (({"schedule": "nope"}, "no patrol schedule"), ({"schedule": "plaza", "x": 1}, "unexpected")):
+        (r,) = [a for a in core(CommandRequest("", "start_patrol", args, "web:olga", f"op-{why}"), T0 + 7)
+                if isinstance(a, Reply)]
+        assert why in r.outcome.reason

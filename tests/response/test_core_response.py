@@ -343,3 +343,19 @@ def test_a_grid_cell_over_its_safe_value_gets_a_response_too(tmp_path):
     assert r.zone_id.startswith("cell:") and r.state == "broadcasting" and r.vehicle_id == "d1"
     assert "over its safe capacity of 6" in w.causes()[0]
     assert all(len(s.people) == 8 for s in w.screens), "the cell's people are screened"
+
+
+def test_an_operator_broadcasts_a_message_now(tmp_path):
+    w = world(tmp_path)
+    answer = w.request("broadcast", vid="d1", by="web:olga", zone="plaza", repeat=2)
+    assert answer.ok, answer
+    (b,) = w.broadcasts
+    assert (b.vehicle_id, b.utterances, b.repeat, b.response_id) == ("d1", w.state.response_policy.zone("plaza").messages,
+                                                                     2, "")
+    assert [r.status for r in w.rows(BroadcastRow)] == ["requested", "delivered"]
+    assert w.request("broadcast", vid="d1", messages={"en": "Please keep your distance"}).ok
+    assert w.broadcasts[-1].utterances == (("en", "Please keep your distance"),)
+    for args, why in (({"repeat": 0, "zone": "plaza"}, "repeat must be"), ({"messages": {"en": ""}}, "non-empty"),
+                      ({"volume": 3}, "unexpected")):
+        assert why in w.request("broadcast", vid="d1", **args).reason
+    assert "link is down" in w.request("broadcast", vid="nope", zone="plaza").reason
