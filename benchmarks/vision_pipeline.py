@@ -20,6 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vision.detector import preset_config  # noqa: E402
 from vision.speed import baseline_fps, run_pipeline  # noqa: E402
 
 
@@ -41,7 +42,8 @@ def main() -> int:
 
     base, n = baseline_fps(video, model, args.imgsz, args.frames)
     print(f"baseline  YOLO(PATH).predict(frame, imgsz={args.imgsz}), PyTorch CPU: {base:.2f} fps over {n} frames")
-    run = run_pipeline(video, model, args.imgsz, n)
+    config = preset_config("elevated", model_path=model, imgsz=args.imgsz)  # the street clip: an elevated view
+    run = run_pipeline(video, config, n)
     st = run.stats
     print(f"pipeline  worker (decode thread + OpenVINO detect + ByteTrack + geo + crowds), every frame: "
           f"{st.analysed_fps:.2f} fps over {st.frames_analysed} frames ({st.model_version})")
@@ -54,7 +56,7 @@ def main() -> int:
           "(decode runs on its own thread in parallel; infer_wait = analysis thread blocked on the 2 requests in flight)")
     print(f"memory    worker peak RSS {st.peak_rss_mb:.0f} MB")
 
-    live = run_pipeline(video, model, args.imgsz, int(args.latency_s * args.rate), realtime=True,
+    live = run_pipeline(video, config, int(args.latency_s * args.rate), realtime=True,
                         analyses_per_s=args.rate)
     lat = np.array(live.latencies_ms)
     print(f"latency   real-time replay (30 fps camera, latest frame only), {args.rate:g} analyses/s requested, "
@@ -70,10 +72,10 @@ def main() -> int:
         "cpu_ms_per_frame": round(st.cpu_ms_per_frame, 1), "load_average_1m": round(load[0], 2),
     }
     if not args.skip_accuracy:
-        from vision.detector import DetectorConfig, PersonDetector
+        from vision.detector import PersonDetector
         from vision.evaluate import evaluate
 
-        det = PersonDetector(DetectorConfig(model_path=model, imgsz=args.imgsz))  # the product's defaults
+        det = PersonDetector(config)  # the elevated preset (benchmarks/vision_drone.py compares the drone one)
         _, groups = evaluate(Path(args.truth), None, lambda im: len(det.detect(im, "auto").detections))
         for name, g in groups.items():
             print(f"accuracy  {name}: n={g.n} MAE {g.mae:.2f}, mean relative error {g.mean_rel_err * 100:.1f}% "

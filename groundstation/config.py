@@ -227,13 +227,24 @@ class CameraConfig(_Frozen):
     device:N. The worker's capture clock is wall time for live sources and real-time replays (so frames meet
     the vehicle's poses); a file read as fast as possible has media time and its frames are flagged no pose.
     Without gimbal telemetry the camera is taken as fixed on the vehicle at mount_pitch_deg / mount_yaw_deg.
+
+    The detector: detector_preset ("drone": a patrol drone's view, the VisDrone-trained model with bands
+    planned from the pose; "elevated": a fixed or low street camera, the COCO model with a tile grid; see
+    vision.detector.preset_config), with model_path, imgsz, person_classes and tiling replacing the preset's
+    values where given (detector_config()). density_model_path: a density-map model (OpenVINO .xml or ONNX)
+    that counts packed views instead of the boxes (vision.density; none ships with the project).
     """
 
     id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,32}$")
     vehicle_id: str
     source: str = Field(min_length=1)
-    model_path: Path = DEFAULT_MODEL_PATH
-    imgsz: int = Field(default=640, ge=64, le=4096)
+    detector_preset: Literal["drone", "elevated"] = "drone"
+    model_path: Path = DEFAULT_MODEL_PATH  # used by detector_config() only when given
+    imgsz: int = Field(default=640, ge=64, le=4096)  # used by detector_config() only when given
+    # the model's classes counted as people, names or ids (several count as one); unset: person, pedestrian, people
+    person_classes: tuple[str | int, ...] | None = Field(default=None, min_length=1)
+    tiling: Literal["bands", "grid"] | None = None  # unset: the preset's
+    density_model_path: Path | None = None
     tiles: Literal["auto", "off"] = "auto"
     width_px: int = Field(default=1920, ge=16, le=16384)
     height_px: int = Field(default=1080, ge=16, le=16384)
@@ -248,6 +259,22 @@ class CameraConfig(_Frozen):
     crowd_min_people: int = Field(default=3, ge=2, le=1000)
     max_restarts: int = Field(default=5, ge=0, le=1000)  # a failed worker is restarted this often, with backoff
     restart_backoff_s: float = Field(default=2.0, gt=0.0, le=600.0)  # first delay; doubles up to 60 s
+
+    def detector_config(self, cache_dir: Any = None):
+        """vision's DetectorConfig for this camera: the preset, with the detector fields given in the config."""
+        from vision.detector import preset_config
+
+        given = {name: getattr(self, name) for name in ("model_path", "imgsz", "person_classes", "tiling")
+                 if name in self.model_fields_set and getattr(self, name) is not None}
+        return preset_config(self.detector_preset, cache_dir=cache_dir, **given)
+
+    def density_config(self):
+        """vision's DensityConfig for this camera's density model, or None without one."""
+        if self.density_model_path is None:
+            return None
+        from vision.density import DensityConfig
+
+        return DensityConfig(self.density_model_path)
 
 
 class CountingConfig(_Frozen):

@@ -207,3 +207,37 @@ def expected_person_height_px(
     tall = float(np.hypot(*(px[1] - px[0])))
     wide = float(np.hypot(*(px[2] - px[0])))
     return max(tall, wide)
+
+
+def person_size_by_row(
+    camera: CameraModel,
+    pose: CameraPose,
+    person_height_m: float = 1.7,
+    person_width_m: float = 0.5,
+    columns: tuple[float, ...] = (0.0, 0.5, 1.0),
+) -> np.ndarray:
+    """Apparent size in pixels of a person standing where each image row meets the ground (one value per row).
+
+    As ``expected_person_height_px`` (the larger of projected standing height and shoulder width, so a nadir
+    view still gets a size), taken at a few columns (fractions of the width) and the smallest kept, so a
+    rolled camera plans for its far side. NaN where the row looks above the horizon.
+    """
+    rows = np.arange(camera.height_px, dtype=float) + 0.5
+    us = np.array([c * (camera.width_px - 1) for c in columns], dtype=float)
+    uv = np.column_stack([np.repeat(us, len(rows)), np.tile(rows, len(us))])
+    ground = pixels_to_ground(camera, pose, uv, PoseErrors())
+    yaw = math.radians(pose.yaw_deg)
+    right = np.array([math.cos(yaw), -math.sin(yaw), 0.0])
+    feet = np.column_stack([ground.east_m, ground.north_m, np.zeros(len(uv))])
+    valid = ground.valid
+    sizes = np.full(len(uv), np.nan)
+    if valid.any():
+        f = feet[valid]
+        base = enu_to_pixels(camera, pose, f)
+        head = enu_to_pixels(camera, pose, f + [0.0, 0.0, person_height_m])
+        side = enu_to_pixels(camera, pose, f + right * person_width_m)
+        tall = np.hypot(*(head - base).T)
+        wide = np.hypot(*(side - base).T)
+        sizes[valid] = np.fmax(tall, wide)
+    smallest = np.where(np.isnan(sizes), np.inf, sizes).reshape(len(us), len(rows)).min(axis=0)
+    return np.where(np.isinf(smallest), np.nan, smallest)

@@ -67,6 +67,17 @@ class FrameResult:
     people: tuple[PersonOnGround, ...] = ()
     pose_missing: bool = False
     timings: FrameTimings = field(default_factory=FrameTimings)
+    # how many people are really in view: ``count_estimate`` (detections weighted by how likely each is a
+    # person, plus the people a detector of this recall misses; or a density model's integral) with a
+    # one-sigma ``count_sigma``; ``count_method`` says which: "detections" or "density"
+    count_estimate: float | None = None  # None: not estimated (read count_in_view, sigma 0)
+    count_sigma: float = 0.0
+    count_method: str = "detections"
+
+    def count_bounds(self, z: float = 1.645) -> tuple[float, float]:
+        """(low, high) of the estimate at ``z`` sigmas (1.645: a one-sided 95 % bound each way)."""
+        mid = float(self.count_in_view if self.count_estimate is None else self.count_estimate)
+        return max(0.0, mid - z * self.count_sigma), mid + z * self.count_sigma
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,16 @@ class CrowdObservation:
     confidence: float
     drone_id: str
     time_s: float
+    # as FrameResult: the estimated number of people in the cluster with a one-sigma uncertainty, and how
+    # it was obtained ("detections" or "density"); None: not estimated (read count, sigma 0)
+    count_estimate: float | None = None
+    count_sigma: float = 0.0
+    count_method: str = "detections"
+
+    def count_bounds(self, z: float = 1.645) -> tuple[float, float]:
+        """(low, high) of the estimate at ``z`` sigmas (1.645: a one-sided 95 % bound each way)."""
+        mid = float(self.count if self.count_estimate is None else self.count_estimate)
+        return max(0.0, mid - z * self.count_sigma), mid + z * self.count_sigma
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ What each figure means:
 - latency: a file replayed in real time as a live camera (latest frame only), analysed at a fixed
   rate; capture time (when the frame was decoded) to the moment the record is read from the
   worker's queue in the parent process.
+Footage without telemetry gets an assumed camera pose (``AssumedPose``), the same for every frame; a
+clip shorter than the frames asked for is looped (both the baseline and the worker see the same frames).
 """
 from __future__ import annotations
 
@@ -31,8 +33,22 @@ from vision.pose import VehiclePose
 from vision.records import FrameResult, StreamStatus, WorkerStats
 from vision.worker import StreamSpec, VisionWorkers
 
-# An assumed camera for footage without telemetry: 10 m up, looking 30 degrees down, 84 degree lens.
-ASSUMED_HFOV_DEG = 84.0
+@dataclass(frozen=True)
+class AssumedPose:
+    """The camera assumed for footage without telemetry."""
+
+    alt_m: float = 10.0
+    pitch_deg: float = -30.0
+    hfov_deg: float = 84.0
+
+
+# the street clip's camera (an elevated street view): 10 m up, looking 30 degrees down, 84 degree lens
+ASSUMED_POSE = AssumedPose()
+ASSUMED_HFOV_DEG = ASSUMED_POSE.hfov_deg
+# ../shared/data/uav_unicamp_seq.mp4 (DJI Phantom 4, 84 degree lens): the horizon about a quarter down the
+# frame and people about 45 px tall mid-frame and 90 px at the bottom, which a camera about 10 m up at
+# -14 degrees gives (vision.camera.person_size_by_row); the clip has no telemetry
+UNICAMP_POSE = AssumedPose(alt_m=10.0, pitch_deg=-14.0, hfov_deg=84.0)
 
 
 def assumed_poses(duration_s: float, start_s: float = 0.0, alt_m: float = 10.0, pitch_deg: float = -30.0):
@@ -51,7 +67,7 @@ class PipelineRun:
 
 
 def baseline_fps(video: Path, model: Path, imgsz: int, frames: int) -> tuple[float, int]:
-    """(fps, frames timed) of decode + ``YOLO(model).predict(frame, imgsz=imgsz)``."""
+    """(fps, frames timed) of decode + ``YOLO(model).predict(frame, imgsz=imgsz)``; a short video is looped."""
     import cv2
 
     prepare_ultralytics(default_cache_dir())
@@ -69,6 +85,10 @@ def baseline_fps(video: Path, model: Path, imgsz: int, frames: int) -> tuple[flo
     start = time.perf_counter()
     while n < frames:
         ok, frame = cap.read()
+        if not ok and n > 0:  # looped: reopen and go on (decode time counts, as in the worker)
+            cap.release()
+            cap = cv2.VideoCapture(str(video))
+            ok, frame = cap.read()
         if not ok:
             break
         yolo.predict(frame, imgsz=imgsz, verbose=False)
@@ -80,15 +100,16 @@ def baseline_fps(video: Path, model: Path, imgsz: int, frames: int) -> tuple[flo
 
 def run_pipeline(
     video: Path,
-    model: Path,
-    imgsz: int,
+    detector: DetectorConfig,
     frames: int | None,
     realtime: bool = False,
     analyses_per_s: float | None = None,
     tiles: str | tuple[int, int] = "auto",
     timeout_s: float = 600.0,
+    pose: AssumedPose = ASSUMED_POSE,
 ) -> PipelineRun:
-    """Run one worker on ``video`` and collect its stats (and latencies, meaningful when ``realtime``)."""
+    """Run one worker on ``video`` (looped up to ``frames``, when it is a file read as fast as possible) and
+    collect its stats (and latencies, meaningful when ``realtime``)."""
     import cv2
 
     cap = cv2.VideoCapture(str(video))
@@ -101,19 +122,22 @@ def run_pipeline(
         stream_id="bench",
         source=str(video),
         drone_id="bench",
-        detector=DetectorConfig(model_path=Path(model), imgsz=imgsz),
-        geo=GeoConfig(CameraModel.from_hfov(w, h, ASSUMED_HFOV_DEG)),
+        detector=detector,
+        geo=GeoConfig(CameraModel.from_hfov(w, h, pose.hfov_deg)),
         tiles=tiles,
         realtime=realtime,
         analyses_per_s=analyses_per_s,
         max_frames=frames,
+        loop=not realtime and frames is not None,
     )
     workers.start(spec)
     duration = (count / fps) if count else 60.0
+    if frames is not None and not realtime:
+        duration = max(duration, frames / fps)  # looped
     now = time.time()
     # files carry media time (0 .. duration), a real-time replay carries wall-clock capture times
-    for pose in assumed_poses(duration + 30.0, start_s=now if realtime else 0.0):
-        workers.send_pose("bench", pose)
+    for sample in assumed_poses(duration + 30.0, now if realtime else 0.0, pose.alt_m, pose.pitch_deg):
+        workers.send_pose("bench", sample)
     stats, latencies, statuses, n = None, [], [], 0
     deadline = time.monotonic() + timeout_s
     try:

@@ -40,6 +40,8 @@ class StreamSpec:
     max_frames: int | None = None
     stale_after_s: float = 5.0
     max_failures: int | None = 5
+    density: object | None = None  # a vision.density.DensityConfig: packed views counted by a density model
+    loop: bool = False  # a file read as fast as possible starts again at its end (benchmarks on short clips)
 
 
 def _peak_rss_mb() -> float:
@@ -87,6 +89,32 @@ def _file_frames(source, stop, depth: int = 4):
         raise errors[0]
 
 
+class _Looped:
+    """A file source read again from the start each time it ends, frame indices and media times running on."""
+
+    def __init__(self, path: str, first):
+        self._path, self._first = path, first
+
+    def frames(self):
+        from vision.sources import FileSource
+
+        source, offset_n, offset_s = self._first, 0, 0.0
+        while True:
+            n = 0
+            last_s = 0.0
+            for frame in source.frames():
+                n += 1
+                last_s = frame.capture_time_s
+                yield replace(frame, index=frame.index + offset_n, capture_time_s=frame.capture_time_s + offset_s)
+            if n == 0:
+                return
+            offset_n += n
+            offset_s += last_s + 1.0 / (source.fps or 30.0)
+            if source is not self._first:
+                source.close()
+            source = FileSource(self._path)
+
+
 def worker_main(spec: StreamSpec, results, poses, stop) -> None:
     """Process entry point: analyse ``spec``'s stream until it ends, fails or ``stop`` is set."""
     logging.basicConfig(level=logging.WARNING)
@@ -119,7 +147,7 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
             fps_hint = source.fps or fps_hint
             # compile the model for this frame size now, with the rest of model loading (not on frame 0)
             detector.prepare(source.width_px, source.height_px)
-            frames = _file_frames(source, stop)
+            frames = _file_frames(_Looped(spec.source, source) if spec.loop else source, stop)
             status("live", f"reading {spec.source}")
         if spec.track:
             prepare_ultralytics(spec.detector.cache_dir or default_cache_dir())
@@ -127,7 +155,12 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
                 frame_rate_hz=spec.analyses_per_s or fps_hint,
                 min_confidence=min(spec.detector.conf, spec.detector.tile_conf),
             )
-        pipeline = StreamPipeline(spec.stream_id, spec.drone_id, detector, tracker, spec.geo, spec.tiles)
+        density = None
+        if spec.density is not None:
+            from vision.density import DensityEstimator
+
+            density = DensityEstimator(spec.density)
+        pipeline = StreamPipeline(spec.stream_id, spec.drone_id, detector, tracker, spec.geo, spec.tiles, density)
 
         def take_poses() -> None:
             while poses is not None:

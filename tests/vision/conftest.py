@@ -10,6 +10,7 @@ import pytest
 from tests.shared import DATA, MODELS, ROOT, need
 
 MODEL = MODELS / "yolo11n_from_int8.pt"
+DRONE_MODEL = MODELS / "yolo11n_visdrone" / "yolo11n_visdrone_from_tflite_int8.pt"
 PETS = DATA / "pets2009_s2l1_elevated.avi"
 STREET = DATA / "street_1080p.mp4"
 VISDRONE_DIR = DATA / "visdrone"

@@ -98,3 +98,19 @@ def test_expected_person_size_shrinks_with_altitude():
     mid = expected_person_height_px(CAM, CameraPose(LAT, LON, 50.0, 0.0, -45.0))
     assert mid == pytest.approx(CAM.fx_px * 1.7 * math.cos(math.radians(45)) / (50 * math.sqrt(2)), rel=0.05)
     assert expected_person_height_px(CAM, CameraPose(LAT, LON, 50.0, 0.0, 10.0)) is None
+
+
+def test_person_size_by_row_matches_the_centre_estimate_and_grows_towards_the_camera():
+    from vision.camera import person_size_by_row
+
+    pose = CameraPose(LAT, LON, 30.0, 0.0, -40.0)
+    sizes = person_size_by_row(CAM, pose, columns=(0.5,))
+    assert sizes[540] == pytest.approx(expected_person_height_px(CAM, pose), rel=0.02)
+    shallow = person_size_by_row(CAM, CameraPose(LAT, LON, 30.0, 0.0, -25.0), columns=(0.5,))
+    assert np.all(np.diff(shallow[300:]) > 0)  # nearer rows (lower in the frame) show bigger people
+    # a view reaching over the horizon: no size above it
+    rows = person_size_by_row(CAM, CameraPose(LAT, LON, 10.0, 0.0, -10.0))
+    assert np.isnan(rows[0]) and np.isfinite(rows[-1])
+    # a rolled camera: one side of each row is further away; the row plans for the smaller people there
+    rolled = CameraPose(LAT, LON, 10.0, 0.0, -20.0, 10.0)
+    assert person_size_by_row(CAM, rolled)[800] < person_size_by_row(CAM, rolled, columns=(0.5,))[800]

@@ -8,7 +8,7 @@ from groundstation.cli import main
 from tests.shared import DATA, need
 from tests.vision.conftest import CACHE, MODEL, PETS, visdrone
 
-COMMON = ["--model", str(MODEL), "--cache-dir", str(CACHE)]
+COMMON = ["--preset", "elevated", "--model", str(MODEL), "--cache-dir", str(CACHE)]
 
 
 @pytest.mark.slow
@@ -24,13 +24,13 @@ def test_eval_json_format_and_groups(tmp_path, capsys):
     rc = main(["vision", "eval", "--truth", str(truth), "--root", str(DATA), "--json", *COMMON])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"items", "groups"}
+    assert set(out) == {"items", "groups", "detector"} and "yolo11n_from_int8.pt" in out["detector"]
     assert [(i["file"], i["frame"], i["true"]) for i in out["items"]] == [
         (PETS.name, 3, 3), (PETS.name, 0, 3), (f"visdrone/{frame.name}", None, 29)]
-    assert all(set(i) == {"file", "frame", "true", "pred"} and isinstance(i["pred"], int) for i in out["items"])
+    assert all(set(i) == {"file", "frame", "true", "pred", "estimate"} and isinstance(i["pred"], int) for i in out["items"])
     assert set(out["groups"]) == {PETS.name, "visdrone"}
     pets = out["groups"][PETS.name]
-    assert set(pets) == {"n", "mae", "mean_rel_err"} and pets["n"] == 2
+    assert set(pets) == {"n", "mae", "mean_rel_err", "estimate_mean_rel_err"} and pets["n"] == 2
     preds = [i["pred"] for i in out["items"][:2]]
     assert pets["mae"] == pytest.approx(sum(abs(p - 3) for p in preds) / 2)
     assert pets["mae"] <= 1.0
@@ -81,7 +81,7 @@ def test_count_image_text(capsys):
 def test_count_errors_are_clear(tmp_path, capsys, make, args, message):
     target = make(tmp_path)
     source = str(tmp_path / "x.png") if target is None else str(need(PETS))
-    argv = ["vision", "count", source, "--cache-dir", str(CACHE)]
+    argv = ["vision", "count", source, "--preset", "elevated", "--cache-dir", str(CACHE)]
     argv += [*args, str(target)] if args else ["--model", str(MODEL)]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
@@ -100,3 +100,76 @@ def test_count_truncated_video_warns(tmp_path, capsys):
 def test_bad_tiles_argument(capsys):
     assert main(["vision", "count", str(PETS), "--tiles", "lots", *COMMON]) == 2
     assert "--tiles" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_eval_reports_precision_and_recall_where_the_truth_has_boxes(tmp_path, capsys):
+    from tests.vision.conftest import DRONE_MODEL
+
+    need(DRONE_MODEL)
+    names = ["DJI_0084_1534", "DJI_0084_7481"]
+    for n in names:
+        need(DATA / "uav_unicamp" / f"{n}.jpg")
+    truth = tmp_path / "truth.json"
+    truth.write_text(json.dumps([{"file": f"uav_unicamp/{n}.jpg", "frame": None, "count": c, "boxes": f"uav_unicamp/{n}.txt",
+                                  "box_format": "yolo"} for n, c in zip(names, (3, 16))]))
+    argv = ["vision", "eval", "--truth", str(truth), "--root", str(DATA), "--model", str(DRONE_MODEL), "--cache-dir", str(CACHE)]
+    assert main([*argv, "--json"]) == 0  # the drone preset is the default
+    out = json.loads(capsys.readouterr().out)
+    group = out["groups"]["uav_unicamp"]
+    assert group["items_with_boxes"] == 2 and 0.5 <= group["precision"] <= 1.0 and 0.4 <= group["recall"] <= 1.0
+    for item in out["items"]:
+        assert item["tp"] + item["fp"] == item["pred"] and item["tp"] + item["fn"] == item["true"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "uav_unicamp: n=2" in text and "precision=" in text and "recall=" in text and "matched" in text
+
+
+@pytest.mark.slow
+def test_train_writes_weights_that_count_people(tmp_path, capsys):
+    """One epoch on three small frames, offline; the weights come out where asked and load as a detector."""
+    from tests.vision.conftest import DRONE_MODEL
+
+    need(DRONE_MODEL)
+    data = tmp_path / "footage"
+    (data / "images").mkdir(parents=True)
+    (data / "labels").mkdir()
+    for n in ("DJI_0084_1666", "DJI_0084_2076", "DJI_0084_1348"):
+        image = cv2.imread(str(need(DATA / "uav_unicamp" / f"{n}.jpg")))
+        cv2.imwrite(str(data / "images" / f"{n}.jpg"), cv2.resize(image, (640, 360)))
+        (data / "labels" / f"{n}.txt").write_text((DATA / "uav_unicamp" / f"{n}.txt").read_text())
+    out = tmp_path / "weights" / "mine.pt"
+    rc = main(["vision", "train", "--data", str(data), "--model", str(DRONE_MODEL), "--out", str(out), "--epochs", "1",
+               "--imgsz", "320", "--batch", "2", "--cache-dir", str(CACHE), "--json"])
+    assert rc == 0 and out.is_file()
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["weights"] == str(out) and report["train_images"] == 3 and report["epochs"] == 1
+    from vision.detector import DetectorConfig, PersonDetector
+
+    det = PersonDetector(DetectorConfig(model_path=out, imgsz=320, precision="f32", cache_dir=tmp_path / "cache"))
+    assert det.names == {0: "person"} and det.person_classes == (0,)
+
+
+def test_train_refuses_a_folder_without_labels(tmp_path, capsys):
+    (tmp_path / "images").mkdir()
+    assert main(["vision", "train", "--data", str(tmp_path), "--model", str(need(MODEL)), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "labels/" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_on_drone_footage_loops_the_short_clip(capsys):
+    from tests.vision.conftest import DRONE_MODEL
+
+    video = need(DATA / "uav_unicamp_seq.mp4")
+    need(DRONE_MODEL), need(MODEL)
+    rc = main(["vision", "bench", "--video", str(video), "--frames", "24", "--alt-m", "10", "--pitch-deg", "-14", "--json"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["frames"] == 24  # 18 frames in the clip: looped
+    assert report["pipeline_fps"] > 0 and report["baseline_fps"] > 0 and report["preset"] == "drone"
+    assert report["assumed_pose"] == {"alt_m": 10.0, "pitch_deg": -14.0, "hfov_deg": 84.0}
+
+
+def test_bad_classes_argument(capsys):
+    assert main(["vision", "count", str(PETS), "--classes", " , ", *COMMON]) == 2
+    assert "--classes" in capsys.readouterr().err

@@ -89,3 +89,125 @@ def test_letterbox_into_a_buffer_equals_letterbox():
         buffer[:] = 7  # stale content from a previous frame is overwritten, padding included
         assert letterbox_into(image, buffer) == want_lb
         assert np.array_equal(buffer, want)
+
+
+# --- bands planned from the camera model and pose -------------------------------------------------------
+
+from vision.camera import CameraModel, CameraPose, person_size_by_row  # noqa: E402
+from vision.tiling import PlannedTile, TilePlan, merge_planned, plan_bands, snap_scale, uniform_plan  # noqa: E402
+
+CAM = CameraModel.from_hfov(1920, 1080, 84.0)
+
+
+def plan_for(alt_m, pitch_deg, target=32.0, floor=8.0, max_scale=1.0):
+    sizes = person_size_by_row(CAM, CameraPose(22.0, 112.0, alt_m, 0.0, pitch_deg))
+    return sizes, plan_bands(1920, 1080, sizes, target, floor, max_scale)
+
+
+def owned_rows(plan):
+    rows = []
+    for t in plan.tiles:
+        rows.extend(range(t.own_y0, t.own_y1))
+    return rows
+
+
+@pytest.mark.parametrize("alt_m,pitch_deg", [(10.0, -14.0), (20.0, -30.0), (40.0, -45.0), (50.0, -90.0), (8.0, -60.0)])
+def test_bands_own_every_row_where_people_are_big_enough_once(alt_m, pitch_deg):
+    sizes, plan = plan_for(alt_m, pitch_deg)
+    want = [v for v in range(1080) if np.isfinite(sizes[v]) and sizes[v] >= 8.0]
+    rows = owned_rows(plan)
+    assert sorted(rows) == list(range(want[0], 1080))  # contiguous from the first usable row to the bottom
+    assert len(rows) == len(set(rows))  # no row owned twice
+    assert plan.skipped_rows == want[0]
+    for t in plan.tiles:
+        assert 0 <= t.y0 <= t.own_y0 < t.own_y1 <= t.y1 <= 1080 and (t.x0, t.x1) == (0, 1920)
+        assert 0 < t.scale <= 1.0  # never upscaled
+        w, h = t.input_size()
+        assert w % 32 == 0 and h % 32 == 0
+
+
+def test_oblique_view_skips_the_sky_and_the_far_band():
+    sizes, plan = plan_for(10.0, -14.0)  # a low oblique view: horizon about a quarter down the frame
+    horizon = int(np.flatnonzero(np.isfinite(sizes))[0])
+    assert 250 < horizon < 300
+    first_owned = plan.tiles[0].own_y0
+    assert first_owned > horizon  # the rows just below the horizon hold people under 8 px: skipped too
+    assert sizes[first_owned] >= 8.0 > sizes[first_owned - 1]
+    # far people at full resolution, near people shrunk, towards the target size
+    assert plan.tiles[0].scale == 1.0 and plan.tiles[-1].scale < 1.0
+    assert plan.input_pixels() < 0.6 * 1920 * 1088  # much cheaper than the full frame at full resolution
+
+
+def test_crop_reaches_up_a_person_height_above_its_owned_rows():
+    sizes, plan = plan_for(10.0, -14.0)
+    for t in plan.tiles:
+        top_person = sizes[t.own_y0]
+        assert t.y0 <= t.own_y0 - top_person  # the head of whoever stands on the band's top row is inside
+
+
+def test_high_altitude_looks_only_where_people_reach_the_floor():
+    sizes, plan = plan_for(120.0, -30.0)
+    assert plan.tiles and plan.skipped_rows > 500
+    _, nothing = plan_for(400.0, -20.0)
+    assert nothing.tiles == () and nothing.skipped_rows == 1080  # everyone under 8 px: nothing to look at
+
+
+def test_nadir_view_runs_the_whole_frame_at_full_resolution():
+    _, plan = plan_for(50.0, -90.0)  # people 11-19 px from above
+    assert [(t.y0, t.y1, t.scale) for t in plan.tiles] == [(0, 1080, 1.0)]
+
+
+def test_close_view_is_shrunk_instead_of_tiled():
+    sizes, plan = plan_for(8.0, -60.0)
+    assert np.nanmin(sizes) > 64
+    assert all(t.scale <= 0.5 for t in plan.tiles)
+    assert plan.input_pixels() < 0.25 * 1920 * 1088
+
+
+def test_scales_snap_down_the_ladder_and_never_above_the_limit():
+    assert snap_scale(3.0) == 1.0
+    assert snap_scale(0.9) == 0.75
+    assert snap_scale(0.5) == 0.5
+    assert snap_scale(0.01) == 0.125
+    assert snap_scale(1.5, max_scale=2.0) == 1.0
+    assert snap_scale(2.5, max_scale=2.0) == 2.0
+
+
+def test_bad_plans_are_refused():
+    with pytest.raises(ValueError, match="one value per row"):
+        plan_bands(1920, 1080, np.ones(100), 32, 8)
+    with pytest.raises(ValueError):
+        plan_bands(1920, 1080, np.ones(1080), 0, 8)
+
+
+def test_uniform_plan_is_the_whole_frame():
+    plan = uniform_plan(1920, 1080)
+    assert plan.tiles == (PlannedTile(0, 0, 1920, 1080, 1.0, 0, 1080),) and plan.source == "uniform"
+    assert plan.tiles[0].input_size() == (1920, 1088)
+
+
+BANDS = TilePlan((PlannedTile(0, 0, 1000, 500, 1.0, 0, 400), PlannedTile(0, 300, 1000, 1000, 0.5, 400, 1000)), 1000, 1000)
+
+
+def test_person_on_a_band_edge_is_counted_once():
+    boxes = np.array([
+        [100, 340, 130, 430],   # standing across the edge (feet at 430): whole in band 1, which owns row 430
+        [100, 340, 130, 430],   # the same person, seen whole by band 0 too (its crop reaches row 500)
+        [500, 420, 520, 500],   # someone else cut by band 0's bottom edge (box ends at 500): a fragment
+        [498, 421, 522, 560],   # that person whole in band 1
+        [700, 100, 720, 150],   # far away, band 0 only
+    ], np.float32)
+    scores = np.array([0.8, 0.7, 0.6, 0.9, 0.5], np.float32)
+    tile_of = np.array([1, 0, 0, 1, 0])
+    keep = merge_planned(boxes, scores, tile_of, BANDS)
+    assert sorted(keep.tolist()) == [0, 3, 4]
+
+
+def test_band_merge_keeps_neighbours_and_dedups_another_pass():
+    boxes = np.array([
+        [100, 300, 120, 350], [122, 300, 142, 350],  # two people side by side, band 0
+        [101, 301, 121, 351],                          # the first of them again, from a full-frame pass (-1)
+    ], np.float32)
+    keep = merge_planned(boxes, np.array([0.6, 0.6, 0.7], np.float32), np.array([0, 0, -1]), BANDS)
+    assert sorted(keep.tolist()) == [1, 2]
+    assert len(merge_planned(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int), BANDS)) == 0

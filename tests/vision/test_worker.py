@@ -106,3 +106,30 @@ def test_a_killed_worker_is_reported_and_others_continue():
     assert any(isinstance(r, StreamStatus) and r.stream_id == "victim" and r.state == "failed" for r in later)
     assert sum(isinstance(r, FrameResult) and r.stream_id == "survivor" for r in later) >= 3
     assert workers.alive() == {"victim": False, "survivor": False}
+
+
+@pytest.mark.slow
+def test_drone_worker_plans_bands_from_the_pose_loops_a_short_clip_and_counts_with_uncertainty():
+    from tests.shared import DATA
+    from tests.vision.conftest import DRONE_MODEL
+    from vision.detector import preset_config
+
+    video = need(DATA / "uav_unicamp_seq.mp4")
+    detector = preset_config("drone", model_path=need(DRONE_MODEL), cache_dir=CACHE)
+    geo = GeoConfig(CameraModel.from_hfov(1920, 1080, 84.0))
+    workers = VisionWorkers()
+    workers.start(StreamSpec("drone", str(video), "d1", detector, geo, tiles="auto", track=False, max_frames=22, loop=True))
+    for t in range(0, 6):  # media times 0 .. 2.2 s: the 18-frame clip twice
+        workers.send_pose("drone", VehiclePose(t * 0.5, 22.05, 112.46, 10.0, 0.0, gimbal_pitch_deg=-14.0))
+    try:
+        records = collect(workers, done(["drone"]))
+    finally:
+        workers.stop()
+    assert not [r for r in records if isinstance(r, StreamStatus) and r.state == "failed"]
+    frames = [r for r in records if isinstance(r, FrameResult)]
+    assert [f.frame_index for f in frames] == list(range(22))  # past the clip's 18 frames
+    assert all(b > a for a, b in zip([f.capture_time_s for f in frames], [f.capture_time_s for f in frames[1:]]))
+    assert all(f.tiles[0] >= 1 and f.tiles[1] == 1 for f in frames if not f.pose_missing)  # bands, not a grid
+    assert all(f.count_method == "detections" and f.count_estimate is not None for f in frames)
+    busy = [f for f in frames if f.count_in_view >= 5]
+    assert busy and all(f.count_sigma > 0 for f in busy)
