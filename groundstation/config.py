@@ -537,8 +537,12 @@ def _vision_problems(raw: dict[str, Any]) -> list[str]:
             vid = cam.get("vehicle_id")
             if isinstance(vid, str) and vid not in vehicle_ids:
                 problems.append(f"cameras.{i}.vehicle_id: no vehicle {vid!r} in [[vehicles]]")
-            model = cam.get("model_path", str(DEFAULT_MODEL_PATH))
-            if isinstance(model, str) and not Path(model).is_file():
+            model = cam.get("model_path")
+            if model is None and cam.get("detector_preset", "drone") in ("drone", "elevated"):
+                from vision.detector import preset_config  # the preset's model, when none is given
+
+                model = str(preset_config(cam.get("detector_preset", "drone")).model_path)
+            if isinstance(model, str) and not Path(model).exists():
                 problems.append(f"cameras.{i}.model_path: model file not found: {model}")
     counting = raw.get("counting")
     if isinstance(counting, dict) and isinstance(counting.get("zones_file"), str):

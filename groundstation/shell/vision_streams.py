@@ -60,18 +60,17 @@ def merge_observed(old: VisionObserved, new: VisionObserved) -> VisionObserved:
 def stream_spec(camera: CameraConfig, config: StationConfig, cache_dir: Any = None):
     """The vision worker's StreamSpec for one [[cameras]] entry."""
     from vision.camera import CameraModel
-    from vision.detector import DetectorConfig
     from vision.pipeline import GeoConfig
     from vision.worker import StreamSpec
 
-    detector = DetectorConfig(model_path=camera.model_path, imgsz=camera.imgsz, cache_dir=cache_dir)
+    detector = camera.detector_config(cache_dir)
     geo = GeoConfig(CameraModel.from_hfov(camera.width_px, camera.height_px, camera.hfov_deg),
                     crowd_radius_m=config.counting.crowd_radius_m, crowd_min_people=camera.crowd_min_people)
     # a file that cannot be opened will not get better by retrying inside the worker (the worker restarts do that)
     is_file = "://" not in camera.source and not camera.source.startswith("device:")
     return StreamSpec(camera.id, camera.source, camera.vehicle_id, detector=detector, geo=geo, tiles=camera.tiles,
                       realtime=camera.realtime, analyses_per_s=camera.analyses_per_s,
-                      max_failures=1 if is_file else 5)
+                      max_failures=1 if is_file else 5, density=camera.density_config())
 
 
 @dataclass
