@@ -28,6 +28,7 @@ from missions.geo import latlon_to_enu
 from vision.records import CrowdObservation, FrameResult, PersonOnGround, StreamStatus, WorkerStats
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
+COUNT_Z = 1.645  # the counts' bounds: this many sigmas of each frame's estimate (one-sided 95 % each way)
 
 
 # --- policy (from the config's [counting]) ------------------------------------------------------------------
@@ -84,15 +85,20 @@ class CrowdObservationRow:
     density_per_m2: float
     confidence: float
     zone_id: str | None
+    count_estimate: float | None = None  # the worker's estimate of the people really there, and its one sigma
+    count_sigma: float = 0.0
+    count_method: str = "detections"  # detections | density
 
 
 @dataclass(frozen=True)
 class ZoneCountRow:
     zone_id: str
     at_s: float
-    count: int
+    count: int  # people placed in the zone
     capacity_persons: int
-    over_capacity: bool
+    over_capacity: bool  # credibly over: count_low > capacity
+    count_low: float | None = None  # the count's bounds, from each frame's estimate (COUNT_Z sigmas each way)
+    count_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,8 @@ class GroundPerson:
     last_seen_s: float
     confidence: float
     drone_id: str
+    low: float = 1.0  # this person's weight in the count's low and high bounds (its frame's estimate / its boxes)
+    high: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -196,9 +204,11 @@ class ZoneView:
     gathering_id: str | None = None
     gathering_since_s: float | None = None
     peak_count: int = 0
-    last_row: int | None = None
+    last_row: tuple[int, float, float] | None = None  # (count, low, high) of the last count row
     last_row_s: float | None = None
     hold_s: float | None = None  # this zone's dwell time (None: the policy's hold_s)
+    count_low: float = 0.0  # the count's bounds: over capacity means credibly over (count_low > capacity),
+    count_high: float = 0.0  # back under means credibly under (count_high <= capacity)
 
     @property
     def gathering(self) -> bool:
@@ -290,8 +300,9 @@ def _expire(state: CrowdState, now_s: float) -> CrowdState:
     return replace(state, people=kept, by_key=MappingProxyType(by_key))
 
 
-def _observe(state: CrowdState, stream_id: str, people: tuple[PersonOnGround, ...], now_s: float) -> CrowdState:
-    """Add one frame's people (seen now)."""
+def _observe(state: CrowdState, stream_id: str, people: tuple[PersonOnGround, ...], now_s: float,
+             weights: tuple[float, float] = (1.0, 1.0)) -> CrowdState:
+    """Add one frame's people (seen now), each weighing `weights` (low, high) in the counts' bounds."""
     if not people:
         return state
     origin = _origin(state.policy, (people[0].lat_deg, people[0].lon_deg))
@@ -307,7 +318,7 @@ def _observe(state: CrowdState, stream_id: str, people: tuple[PersonOnGround, ..
 
     def placed(pid: int, p: PersonOnGround) -> GroundPerson:
         east, north = _enu(origin, p.lat_deg, p.lon_deg)
-        return GroundPerson(pid, p.lat_deg, p.lon_deg, east, north, now_s, p.confidence, p.drone_id)
+        return GroundPerson(pid, p.lat_deg, p.lon_deg, east, north, now_s, p.confidence, p.drone_id, *weights)
 
     pending = []
     for p in people:
@@ -346,15 +357,27 @@ def _recount(state: CrowdState, now_s: float) -> tuple[CrowdState, list[CrowdRow
     lats = [p.lat_deg for p in state.people]
     lons = [p.lon_deg for p in state.people]
     cells: dict[tuple[int, int], int] = {}
+    cell_weights: dict[tuple[int, int], tuple[float, float]] = {}
     if policy.grid is not None and state.people:
         ce, cn = policy.grid.cells_of(lats, lons)
-        for e, n in zip(ce.tolist(), cn.tolist()):
+        for e, n, p in zip(ce.tolist(), cn.tolist(), state.people):
             cells[(e, n)] = cells.get((e, n), 0) + 1
+            low, high = cell_weights.get((e, n), (0.0, 0.0))
+            cell_weights[(e, n)] = (low + p.low, high + p.high)
     rows: list[CrowdRow] = []
     zones = dict(state.zones)
+    lows = [p.low for p in state.people]
+    highs = [p.high for p in state.people]
+    packed = _density_counts(state, now_s)
     for zone in policy.zones:
-        count = int(zone.contains(lats, lons).sum()) if state.people else 0
-        view, zone_rows = _zone_step(policy, zones[zone.zone_id], count, now_s)
+        inside = zone.contains(lats, lons).tolist() if state.people else []
+        count = sum(inside)
+        low = sum(w for w, yes in zip(lows, inside) if yes)
+        high = sum(w for w, yes in zip(highs, inside) if yes)
+        for c in packed.get(zone.zone_id, ()):  # a packed view counted by a density model: no people placed
+            c_low, c_high = c.count_bounds(COUNT_Z)
+            count, low, high = count + round(c.count_estimate or c.count), low + c_low, high + c_high
+        view, zone_rows = _zone_step(policy, zones[zone.zone_id], count, now_s, low, high)
         zones[zone.zone_id] = view
         rows.extend(zone_rows)
     if policy.cell_capacity_persons is not None:  # cells: watched like zones while occupied or gathering
@@ -362,7 +385,8 @@ def _recount(state: CrowdState, now_s: float) -> tuple[CrowdState, list[CrowdRow
         watched.update({zid: parse_cell_id(zid) for zid, v in zones.items() if zid.startswith("cell:")})
         for zid, (e, n) in sorted(watched.items()):
             view = zones.get(zid) or ZoneView(zid, f"cell {e},{n}", policy.cell_capacity_persons)
-            view, zone_rows = _zone_step(policy, view, cells.get((e, n), 0), now_s)
+            members_ = cell_weights.get((e, n), (0.0, 0.0))
+            view, zone_rows = _zone_step(policy, view, cells.get((e, n), 0), now_s, *members_)
             rows.extend(zone_rows)
             if view.count == 0 and not view.gathering:
                 zones.pop(zid, None)
@@ -396,23 +420,32 @@ def members(state: CrowdState, zone_id: str) -> list[GroundPerson]:
     return [p for p, yes in zip(state.people, inside.tolist()) if yes]
 
 
-def _zone_step(policy: CountingPolicy, view: ZoneView, count: int, now_s: float) -> tuple[ZoneView, list[CrowdRow]]:
+def _zone_step(policy: CountingPolicy, view: ZoneView, count: int, now_s: float, low: float | None = None,
+               high: float | None = None) -> tuple[ZoneView, list[CrowdRow]]:
+    """One zone's count and bounds now: credibly over its capacity for its dwell time is a gathering; credibly
+    back under for clear_s, dispersed; in between (the bounds straddle the capacity) neither clock runs."""
     rows: list[CrowdRow] = []
-    over = count > view.capacity_persons
-    view = replace(view, count=count)
+    low = float(count) if low is None else round(low, 2)
+    high = float(count) if high is None else round(high, 2)
+    over = low > view.capacity_persons
+    under = high <= view.capacity_persons
+    view = replace(view, count=count, count_low=low, count_high=high)
     if over:
         view = replace(view, over_since_s=view.over_since_s if view.over_since_s is not None else now_s,
                        under_since_s=None)
-    else:
+    elif under:
         view = replace(view, over_since_s=None,
                        under_since_s=view.under_since_s if view.under_since_s is not None else now_s)
+    else:
+        view = replace(view, over_since_s=None, under_since_s=None)
     if view.gathering:
         view = replace(view, peak_count=max(view.peak_count, count))
     hold_s = view.hold_s if view.hold_s is not None else policy.hold_s
     if not view.gathering and over and now_s - view.over_since_s >= hold_s:
         started = view.over_since_s
         gid = f"{view.zone_id}@{started:.3f}"
-        reason = (f"{count} people in zone {view.name} (safe capacity {view.capacity_persons}) "
+        bounds = "" if low == high == count else f", credibly {low:.1f} to {high:.1f}"
+        reason = (f"{count} people in zone {view.name}{bounds} (safe capacity {view.capacity_persons}) "
                   f"for {now_s - started:.0f} s >= hold {hold_s:g} s")
         view = replace(view, gathering_id=gid, gathering_since_s=started, peak_count=count)
         rows.append(GatheringRow(gid, view.zone_id, now_s, "gathering", started, count, count,
@@ -420,7 +453,7 @@ def _zone_step(policy: CountingPolicy, view: ZoneView, count: int, now_s: float)
         rows.append(Note(None, "warning", f"gathering: {reason}",
                          {"zone_id": view.zone_id, "gathering_id": gid, "count": count,
                           "capacity_persons": view.capacity_persons}))
-    elif view.gathering and not over and now_s - view.under_since_s >= policy.clear_s:
+    elif view.gathering and under and now_s - view.under_since_s >= policy.clear_s:
         gid = view.gathering_id
         reason = (f"zone {view.name} back to {count} people (safe capacity {view.capacity_persons}) "
                   f"for {now_s - view.under_since_s:.0f} s; peak {view.peak_count}")
@@ -429,10 +462,26 @@ def _zone_step(policy: CountingPolicy, view: ZoneView, count: int, now_s: float)
         rows.append(Note(None, "info", f"dispersed: {reason}",
                          {"zone_id": view.zone_id, "gathering_id": gid, "count": count, "peak": view.peak_count}))
         view = replace(view, gathering_id=None, gathering_since_s=None, peak_count=0)
-    if view.last_row != count or view.last_row_s is None or now_s - view.last_row_s >= policy.record_interval_s:
-        rows.append(ZoneCountRow(view.zone_id, now_s, count, view.capacity_persons, over))
-        view = replace(view, last_row=count, last_row_s=now_s)
+    if view.last_row != (count, low, high) or view.last_row_s is None or \
+            now_s - view.last_row_s >= policy.record_interval_s:
+        rows.append(ZoneCountRow(view.zone_id, now_s, count, view.capacity_persons, over, low, high))
+        view = replace(view, last_row=(count, low, high), last_row_s=now_s)
     return view, rows
+
+
+def _density_counts(state: CrowdState, now_s: float) -> dict[str, list[CrowdObservation]]:
+    """Fresh crowd observations counted by a density model (a packed view: no people placed), by zone."""
+    horizon = now_s - state.policy.window_s
+    out: dict[str, list[CrowdObservation]] = {}
+    for view in state.streams.values():
+        if (view.last_frame_at_s or -math.inf) < horizon:
+            continue
+        for c in view.latest_crowds:
+            if c.count_method == "density":
+                zid = zone_of(state.policy, c.centroid_lat_deg, c.centroid_lon_deg)
+                if zid is not None:
+                    out.setdefault(zid, []).append(c)
+    return out
 
 
 # --- handlers ---------------------------------------------------------------------------------------------
@@ -492,7 +541,9 @@ def on_observed(state: CrowdState, ev: VisionObserved, now_s: float) -> tuple[Cr
             rows.append(Note(view.vehicle_id or None, "warning" if frame.pose_missing else "info", text,
                              {"stream_id": ev.stream_id, "pose_missing": frame.pose_missing}))
         if not frame.pose_missing:
-            state = _observe(state, ev.stream_id, frame.people, now_s)
+            low, high = frame.count_bounds(COUNT_Z)
+            boxes = max(frame.count_in_view, 1)
+            state = _observe(state, ev.stream_id, frame.people, now_s, (low / boxes, high / boxes))
         key = (frame.count_in_view, frame.pose_missing)
         if view.last_row != key or view.last_row_s is None or now_s - view.last_row_s >= state.policy.record_interval_s:
             rows.append(ViewCountRow(ev.stream_id, view.vehicle_id, now_s, frame.capture_time_s, frame.frame_index,
@@ -509,7 +560,8 @@ def on_observed(state: CrowdState, ev: VisionObserved, now_s: float) -> tuple[Cr
         rows.append(CrowdObservationRow(ev.stream_id, view.vehicle_id, now_s, crowd.time_s, crowd.centroid_lat_deg,
                                         crowd.centroid_lon_deg, crowd.count, crowd.radius_m, crowd.density_per_m2,
                                         crowd.confidence, zone_of(state.policy, crowd.centroid_lat_deg,
-                                                                  crowd.centroid_lon_deg)))
+                                                                  crowd.centroid_lon_deg),
+                                        crowd.count_estimate, crowd.count_sigma, crowd.count_method))
     if ev.crowds:
         pool = view.latest_crowds + ev.crowds  # crowds of one frame may come after the frame itself
         latest = max(c.time_s for c in pool)

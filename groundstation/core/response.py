@@ -179,7 +179,9 @@ def _confirm(state: StationState, zone: cr.ZoneView, gid: str, now_s: float) -> 
     r = Response(rid, zone.zone_id, zone.name, gid, now_s, "confirmed", now_s, zone.count, zone.capacity_persons,
                  lat, lon, seen_by, steps=("confirmed",))
     state = _with(state, r, started=state.responses.started + 1)
-    cause = (f"{zone.count} people in zone {zone.name} over its safe capacity of {zone.capacity_persons} "
+    bounds = "" if zone.count_low == zone.count_high == zone.count else \
+        f" (credibly {zone.count_low:.1f} to {zone.count_high:.1f})"
+    cause = (f"{zone.count} people{bounds} in zone {zone.name} over its safe capacity of {zone.capacity_persons} "
              f"(gathering {gid})")
     actions: list[Action] = [
         Record(ResponseRow(rid, zone.zone_id, now_s, "confirmed", gid, None, now_s, count=zone.count, lat_deg=lat,
@@ -563,9 +565,10 @@ def _verify(state: StationState, r: Response, now_s: float) -> tuple[StationStat
         return state, []
     zone = state.crowds.zones.get(r.zone_id)
     count = zone.count if zone is not None else 0
+    high = zone.count_high if zone is not None else 0.0  # credibly at or below the re-arm level
     level = _rearm_level(rp, r.capacity_persons)
     below = r.below_since_s
-    if count <= level:
+    if high <= level:
         below = below if below is not None else now_s
     else:
         below = None

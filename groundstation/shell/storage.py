@@ -300,6 +300,14 @@ MIGRATIONS: tuple[str, ...] = (
         note       TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 7: counts carry their uncertainty: a zone count's bounds, a crowd observation's estimate and how it was made
+    """
+    ALTER TABLE zone_counts ADD COLUMN count_low REAL;
+    ALTER TABLE zone_counts ADD COLUMN count_high REAL;
+    ALTER TABLE crowd_observations ADD COLUMN count_estimate REAL;
+    ALTER TABLE crowd_observations ADD COLUMN count_sigma REAL;
+    ALTER TABLE crowd_observations ADD COLUMN count_method TEXT;
+    """,
 )
 
 TABLES = ("vehicles", "link_changes", "commands", "events", "mission_runs", "schedules", "patrol_runs",
@@ -448,14 +456,18 @@ def write_row(conn: sqlite3.Connection, row: Row) -> None:
     elif isinstance(row, CrowdObservationRow):
         conn.execute(
             "INSERT INTO crowd_observations (stream_id, vehicle_id, at_s, observed_at_s, lat_deg, lon_deg, count,"
-            " radius_m, density_per_m2, confidence, zone_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " radius_m, density_per_m2, confidence, zone_id, count_estimate, count_sigma, count_method)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row.stream_id, row.vehicle_id, row.at_s, row.observed_at_s, row.lat_deg, row.lon_deg, row.count,
-             row.radius_m, row.density_per_m2, row.confidence, row.zone_id),
+             row.radius_m, row.density_per_m2, row.confidence, row.zone_id, row.count_estimate, row.count_sigma,
+             row.count_method),
         )
     elif isinstance(row, ZoneCountRow):
         conn.execute(
-            "INSERT INTO zone_counts (zone_id, at_s, count, capacity_persons, over_capacity) VALUES (?, ?, ?, ?, ?)",
-            (row.zone_id, row.at_s, row.count, row.capacity_persons, int(row.over_capacity)),
+            "INSERT INTO zone_counts (zone_id, at_s, count, capacity_persons, over_capacity, count_low, count_high)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (row.zone_id, row.at_s, row.count, row.capacity_persons, int(row.over_capacity), row.count_low,
+             row.count_high),
         )
     elif isinstance(row, ViewCountRow):
         conn.execute(

@@ -6,6 +6,8 @@ import dataclasses
 import json
 from dataclasses import replace
 
+import pytest
+
 from groundstation.core.dispatch import handle
 from groundstation.core.state import StationState
 from groundstation.core import crowds as cr
@@ -260,3 +262,45 @@ def test_a_zone_with_its_own_dwell_time_waits_that_long():
             assert not gatherings, "the policy's hold_s (10 s) is not this zone's dwell time"
     (g,) = gatherings
     assert g.status == "gathering" and g.at_s == 20.0 and "hold 20 s" in g.reason
+
+
+def estimated(points, t, estimate, sigma, **kw):
+    """A frame whose worker estimated `estimate` ± `sigma` people for its boxes."""
+    ev = observed(points, t, tracks=list(range(len(points))), **kw)
+    return dataclasses.replace(ev, frame=dataclasses.replace(ev.frame, count_estimate=estimate, count_sigma=sigma))
+
+
+def gatherings(rows):
+    return [r for r in rows if isinstance(r, cr.GatheringRow)]
+
+
+@pytest.mark.parametrize("estimate, sigma, gathers", [
+    (5.0, 3.0, False),  # 5 boxes but the estimate could be 0.07 to 9.9 people: not credibly over 3
+    (8.0, 1.0, True),  # 6.4 to 9.6: credibly over
+    (None, 0.0, True),  # no estimate: the boxes are the count
+])
+def test_a_zone_is_over_capacity_only_when_its_count_is_credibly_over(estimate, sigma, gathers):
+    crowd = [(5.0 + i, 5.0) for i in range(5)]
+    _, rows = run(state0(), [(estimated(crowd, float(t), estimate, sigma), float(t)) for t in range(15)])
+    assert bool(gatherings(rows)) == gathers
+    counts = [r for r in rows if isinstance(r, cr.ZoneCountRow)]
+    low, high = counts[-1].count_low, counts[-1].count_high
+    if estimate is None:
+        assert (low, high) == (5.0, 5.0)
+    else:
+        assert (low, high) == pytest.approx((max(0.0, estimate - 1.645 * sigma), estimate + 1.645 * sigma), abs=0.01)
+    if gathers and estimate is not None:
+        assert "credibly 6.4 to 9.6" in gatherings(rows)[0].reason
+
+
+def test_a_packed_view_counted_by_a_density_model_counts_in_its_zone():
+    packed = CrowdObservation(*offset(20.0, 20.0), 40, 6.0, 0.35, 0.7, "d1", 0.0, count_estimate=40.0,
+                              count_sigma=4.0, count_method="density")
+    events = [(cr.VisionObserved("cam1", frame([], float(t)), (dataclasses.replace(packed, time_s=float(t)),)),
+               float(t)) for t in range(12)]
+    state, rows = run(state0(), events)
+    zone = state.crowds.zones["plaza"]
+    assert zone.count == 40 and zone.count_low == pytest.approx(40 - 1.645 * 4, abs=0.01)
+    assert gatherings(rows) and gatherings(rows)[0].count == 40
+    recorded = [r for r in rows if isinstance(r, cr.CrowdObservationRow)]
+    assert recorded[0].count_method == "density" and recorded[0].count_estimate == 40.0
