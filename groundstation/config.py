@@ -478,6 +478,7 @@ class StationConfig(_Frozen):
     counting: CountingConfig = Field(default_factory=CountingConfig)
     response: ResponseSettings = Field(default_factory=ResponseSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    grid: GridSettings = Field(default_factory=lambda: GridSettings())  # [grid], at the end of this module
 
 
 def _render(error: dict[str, Any]) -> str:
@@ -593,3 +594,155 @@ def load_config(path: str | Path) -> StationConfig:
         # the message ends with "(at line L, column C)"
         raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
     return parse_config(raw, path)
+
+
+# --- [grid]: grid cells with responsible officers, alerts routed to them (groundstation/core/notices.py) -----------
+
+_ACK_TIMEOUTS_S = {"cell": 300.0, "community": 600.0, "street": 900.0, "district": 1800.0}
+_SECRET_KEYS = ("webhook_secret", "ack_secret", "smtp_password", "sms_api_key")
+
+
+class SmtpSettings(_Frozen):
+    """[grid.smtp]: the SMTP server e-mail notices go through (its password: secrets_file, smtp_password)."""
+
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(default=587, ge=1, le=65535)
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")  # the From address
+    security: Literal["starttls", "ssl", "none"] = "starttls"  # none: a relay on the same host or a trusted network
+    username: str | None = Field(default=None, min_length=1)
+
+
+class SmsSettings(_Frozen):
+    """[grid.sms]: the SMS gateway (notify/sms.py documents its JSON API; its key: secrets_file, sms_api_key)."""
+
+    url: str = Field(pattern=r"^https?://[A-Za-z0-9_.\-\[\]:]+(/\S*)?$")
+    sender: str = Field(default="SkyGuard", min_length=1, max_length=16)
+
+
+class GridSettings(_Frozen):
+    """[grid]: the grid file (missions/grid.py documents its format: districts, streets, communities and cells, each
+    with its officer and contacts), how long each level has to acknowledge an alert before it climbs, how failed
+    deliveries are retried, and the channels' settings; secrets (the webhook's signing secret, the acknowledgement
+    links' key, the SMTP password, the SMS gateway's key) by reference to a TOML file, never in this file.
+
+    With a grid file, its cells replace [counting]'s fixed grid: each cell is watched like a zone ("grid:<id>") with
+    its own capacity (or cell_capacity_persons), and every alert goes to its cell's officer. The file, the secrets
+    and the channels every officer needs are checked when the config is loaded."""
+
+    file: Path | None = None
+    ack_timeout_s: dict[Literal["cell", "community", "street", "district"], float] = Field(
+        default_factory=lambda: dict(_ACK_TIMEOUTS_S))
+    retry_backoff_s: float = Field(default=5.0, gt=0.0, le=3600.0)
+    retry_backoff_factor: float = Field(default=2.0, ge=1.0, le=10.0)
+    retry_backoff_max_s: float = Field(default=300.0, gt=0.0, le=86_400.0)
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    delivery_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
+    delivery_workers: int = Field(default=4, ge=1, le=32)
+    forget_after_s: float = Field(default=86_400.0, gt=0.0, le=30 * 86_400.0)
+    alert_kinds: list[str] | None = Field(default=None, min_length=1)  # unset: every kind of alert
+    overlap_tolerance_m2: float = Field(default=1.0, ge=0.0, le=10_000.0)
+    secrets_file: Path | None = None
+    ack_base_url: str | None = Field(default=None, pattern=r"^https?://[A-Za-z0-9_.\-\[\]:]+(/\S*)?$")
+    smtp: SmtpSettings | None = None
+    sms: SmsSettings | None = None
+
+    @field_validator("ack_timeout_s")
+    @classmethod
+    def _timeouts(cls, given: dict[str, float]) -> dict[str, float]:
+        bad = [f"{level}={s}" for level, s in given.items() if not 0.0 < s <= 7 * 86_400.0]
+        if bad:
+            raise ValueError("acknowledgement timeouts must be more than 0 s and at most 7 days: " + ", ".join(bad))
+        return {**_ACK_TIMEOUTS_S, **given}
+
+    @model_validator(mode="after")
+    def _usable(self) -> "GridSettings":
+        if self.file is None:
+            return self
+        from missions.errors import ZoneError
+
+        try:
+            grid = self.grid()
+        except FileNotFoundError:
+            raise ValueError(f"grid file not found: {self.file}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read the grid file {self.file}: {exc}") from None
+        except ZoneError as exc:
+            raise ValueError(f"{self.file}: {exc}") from None
+        secrets = self.secrets()
+        channels = {channel for officer in grid.officers() for channel, _ in officer.channels}
+        problems = []
+        if "webhook" in channels and len(secrets.get("webhook_secret", "")) < 16:
+            problems.append("officers have webhooks: give webhook_secret (16 characters or more) in secrets_file")
+        if "email" in channels and self.smtp is None:
+            problems.append("officers have e-mail addresses: configure [grid.smtp]")
+        if "sms" in channels and self.sms is None:
+            problems.append("officers have SMS numbers: configure [grid.sms]")
+        if self.ack_base_url is not None and len(secrets.get("ack_secret", "")) < 16:
+            problems.append("ack_base_url needs ack_secret (16 characters or more) in secrets_file")
+        if self.smtp is not None and self.smtp.username is not None and not secrets.get("smtp_password"):
+            problems.append("[grid.smtp] username needs smtp_password in secrets_file")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def grid(self):
+        """The grid file's missions.grid.Grid; raises OSError, UnicodeDecodeError or missions.grid.GridError."""
+        from missions.grid import grid_from_text
+
+        assert self.file is not None
+        return grid_from_text(self.file.read_text(encoding="utf-8"), self.file.name, self.overlap_tolerance_m2)
+
+    def secrets(self) -> dict[str, str]:
+        """The secrets file's values (TOML: webhook_secret, ack_secret, smtp_password, sms_api_key); {} without
+        one; ValueError saying what is wrong with it."""
+        if self.secrets_file is None:
+            return {}
+        try:
+            raw = tomllib.loads(self.secrets_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"secrets file not found: {self.secrets_file}") from None
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"cannot read the secrets file {self.secrets_file}: {exc}") from None
+        unknown = sorted(set(raw) - set(_SECRET_KEYS))
+        not_text = sorted(k for k, v in raw.items() if not isinstance(v, str))
+        if unknown or not_text:
+            raise ValueError(f"secrets file {self.secrets_file}: " + "; ".join(
+                ([f"unknown key(s) {', '.join(unknown)} (known: {', '.join(_SECRET_KEYS)})"] if unknown else [])
+                + ([f"{', '.join(not_text)} must be text"] if not_text else [])))
+        return dict(raw)
+
+    def policies(self, counting: CountingConfig, response: ResponseSettings):
+        """(crowds.CountingPolicy, ResponsePolicy, NoticePolicy) with the grid file's cells in place of the fixed
+        grid: each cell a zone ("grid:<id>") with its capacity and its own rendered loudspeaker message; each
+        counting zone routed to the cells it covers. Without a grid file: the policies as they are, and no routing."""
+        from dataclasses import replace
+        from types import MappingProxyType
+
+        from groundstation.core.notice_data import NoticePolicy
+
+        counting_policy, response_policy = counting.policy(), response.policy(counting)
+        if self.file is None:
+            return counting_policy, response_policy, NoticePolicy()
+        grid = self.grid()
+        zones = counting.zones()
+        watched = zones + grid.counting_zones(counting.cell_capacity_persons)
+        counting_policy = replace(counting_policy, zones=watched, grid=None, cell_capacity_persons=None)
+        response_policy = response.policy(_Zones(watched))
+        notice_policy = NoticePolicy(
+            grid, MappingProxyType({z.zone_id: grid.cells_covering(z.parts) for z in zones}),
+            MappingProxyType(dict(self.ack_timeout_s)), self.retry_backoff_s, self.retry_backoff_factor,
+            self.retry_backoff_max_s, self.max_attempts, None if self.alert_kinds is None else frozenset(
+                self.alert_kinds), self.forget_after_s)
+        return counting_policy, response_policy, notice_policy
+
+
+class _Zones:
+    """[counting] as ResponseSettings.policy reads it, with the grid's cells among the zones."""
+
+    zones_file = "grid"
+
+    def __init__(self, zones: tuple[Any, ...]) -> None:
+        self._zones = zones
+
+    def zones(self) -> tuple[Any, ...]:
+        return self._zones

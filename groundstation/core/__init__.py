@@ -12,5 +12,6 @@ Read dispatch.py first (the one entry point, `handle`). By concern:
 - crowds.py    ground counting: people on the map, zone and cell counts, gatherings
 - response_data.py / response.py   the crowd response: its data / the state machine (approach, thermal
                screening, fever alert or loudspeaker broadcast, verify dispersal, resume the patrol)
+- notice_data.py / notices.py   alerts to grid officers: their data / routing, retries, escalation, acknowledgement
 Nothing here does I/O or reads a clock: import-linter enforces it.
 """

@@ -4,7 +4,8 @@ It reads no clock, opens no socket, starts no thread and touches no database (im
 module of groundstation.core): the shell (shell/station.py) supplies `now_s` (wall time, seconds) and carries out
 the actions (records.Record / SendCommand / Reply). Each event type goes to the handlers of the concerns that
 care about it, in order: vehicles.py (what the vehicles say), requests.py (the command lifecycle), patrol_runs.py
-(automatic patrols), crowds.py (ground counting), response.py (the crowd response).
+(automatic patrols), crowds.py (ground counting), response.py (the crowd response), notices.py (alerts to grid
+officers: every alert an event raised is routed after its handlers ran).
 
 A handler that raises (a bug) never takes the station down or loses a request: the event is answered from the
 state before it (unchanged), a CommandRequest is refused with the error and recorded, and the error is logged
@@ -18,7 +19,8 @@ from types import MappingProxyType
 from typing import Any
 
 from groundstation.core import crowds as cr
-from groundstation.core import patrol_runs, requests, response, vehicles
+from groundstation.core import notices, patrol_runs, requests, response, vehicles
+from groundstation.core.notice_data import DeliveryFinished, GridLoaded
 from groundstation.core.patrols import SchedulesLoaded, Tick
 from groundstation.core.response_data import BroadcastFinished, ThermalScreened
 from groundstation.core.records import (
@@ -39,12 +41,14 @@ Event = (
     LinkChanged | StateUpdated | StatusText | MissionProgress | LinkError
     | VehicleConfigured | VehicleUnavailable | CommandRequest | CommandFinished | Tick | SchedulesLoaded
     | cr.StreamConfigured | cr.VisionObserved | cr.StreamStatus | cr.WorkerStats | ThermalScreened | BroadcastFinished
+    | DeliveryFinished | GridLoaded
 )
 
 # Requests that are not vehicle commands: decisions of the station's own automation, taken by an operator.
 STATION_ACTIONS: Mapping[str, Handler] = MappingProxyType({
     "abort_patrol": patrol_runs.on_abort,
     "start_patrol": patrol_runs.on_start,
+    "acknowledge_notice": notices.on_acknowledge,
     **response.STATION_ACTIONS,
 })
 
@@ -63,6 +67,12 @@ def handle(state: StationState, event: Event, now_s: float) -> tuple[StationStat
             actions = actions + more
     except Exception as exc:  # a bug: keep the state before the event, answer and record it
         return replace(state, events_handled=state.events_handled + 1), _failure(state, event, exc, now_s)
+    try:  # every alert the event raised goes to its grid officers (notices.py)
+        new_state, more = notices.on_actions(new_state, actions, now_s)
+        actions = actions + more
+    except Exception as exc:  # a bug in routing must not undo the event: the alerts stay with the operators
+        actions = actions + [Record(EventRow(None, now_s, "internal", "error", f"internal error while routing "
+                                             f"alerts to officers: {type(exc).__name__}: {exc}"))]
     return replace(new_state, events_handled=new_state.events_handled + 1), actions
 
 
@@ -101,7 +111,7 @@ _HANDLERS: Mapping[type, tuple[Handler, ...]] = MappingProxyType({
     CommandRequest: (_on_request,),
     CommandFinished: (requests.on_finished, patrol_runs.on_finished, response.on_finished),
     Tick: (patrol_runs.on_tick, _crowds(lambda crowds, _tick, now_s: cr.on_tick(crowds, now_s)), response.on_crowds,
-           response.on_tick),
+           response.on_tick, notices.on_tick),
     SchedulesLoaded: (patrol_runs.on_schedules,),
     cr.StreamConfigured: (_crowds(cr.on_configured),),
     cr.VisionObserved: (_crowds(cr.on_observed), response.on_crowds),
@@ -109,4 +119,6 @@ _HANDLERS: Mapping[type, tuple[Handler, ...]] = MappingProxyType({
     cr.WorkerStats: (_crowds(cr.on_stats),),
     ThermalScreened: (response.on_screened,),
     BroadcastFinished: (response.on_broadcast,),
+    DeliveryFinished: (notices.on_delivered,),
+    GridLoaded: (notices.on_grid_loaded,),
 })

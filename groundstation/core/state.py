@@ -1,7 +1,8 @@
 """The station's domain state: one immutable value, owned by the core thread, replaced by every event.
 
 `StationState` holds what the station knows of each vehicle (`VehicleView`), the commands in flight, and the
-state of each concern (patrols, crowds, crowd responses). Only `dispatch.handle` produces new ones.
+state of each concern (patrols, crowds, crowd responses, notices to grid officers). Only `dispatch.handle`
+produces new ones.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from groundstation.core import crowds as cr
 from groundstation.core.commands import VehicleCommand
+from groundstation.core.notice_data import NoticePolicy, NoticeState
 from groundstation.core.patrols import PatrolPolicy, PatrolState
 from groundstation.core.policy import Policy
 from groundstation.core.records import CommandRequest
@@ -81,14 +83,17 @@ class StationState:
     crowds: cr.CrowdState = field(default_factory=cr.CrowdState)
     responses: ResponseState = field(default_factory=ResponseState)
     response_policy: ResponsePolicy = field(default_factory=ResponsePolicy)
+    notices: NoticeState = field(default_factory=NoticeState)  # alerts to grid officers (notices.py)
 
 
 def initial_state(policy: Policy, patrol_policy: PatrolPolicy | None = None,
                   counting_policy: cr.CountingPolicy | None = None,
-                  response_policy: ResponsePolicy | None = None) -> StationState:
+                  response_policy: ResponsePolicy | None = None,
+                  notice_policy: NoticePolicy | None = None) -> StationState:
     return StationState(policy=policy, patrol_policy=patrol_policy or PatrolPolicy(),
                         crowds=cr.initial(counting_policy or cr.CountingPolicy()),
-                        response_policy=response_policy or ResponsePolicy())
+                        response_policy=response_policy or ResponsePolicy(),
+                        notices=NoticeState(policy=notice_policy or NoticePolicy()))
 
 
 def with_vehicle(state: StationState, view: VehicleView) -> StationState:

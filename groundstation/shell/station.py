@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from groundstation.config import StationConfig
 from groundstation.core import crowds
 from groundstation.core.dispatch import handle
+from groundstation.core.notice_data import Deliver
 from groundstation.core.patrols import PatrolState, SchedulesLoaded, Tick
 from groundstation.core.policy import Policy
 from groundstation.core.records import (
@@ -64,6 +65,7 @@ from groundstation.core.response_data import Broadcast, BroadcastFinished, Scree
 from groundstation.core.state import StationState, initial_state
 from groundstation.shell import schedules
 from groundstation.shell.feed import Feed
+from groundstation.shell.notifier import Notifier
 from groundstation.shell.storage import StorageError, StorageWriter
 from telemetry.errors import (
     CommandRefused,
@@ -249,6 +251,9 @@ class Station:
         self._writer = StorageWriter(settings.storage_path)
         self._state = initial_state(Policy.from_config(config.limits, config.geofence), config.patrols.policy(),
                                     config.counting.policy(), config.response.policy(config.counting))
+        # notices to grid officers (shell/notifier.py): the [grid] cells and routing, deliveries on its own threads
+        self._notifier = Notifier(config, self._inbox.put_event, clock)
+        self._state = self._notifier.install(self._state)
         self._screener: Any = None  # shell/screening.ThermalScreener, made at start
         self._loudspeaker: Any = None  # shell/loudspeaker.Loudspeaker, made at start
         self._vision: Any = None  # vision_streams.VisionStreams when cameras are configured
@@ -329,6 +334,7 @@ class Station:
         self._closing = True
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        self._notifier.close()  # deliveries in flight finish (each has its timeout)
         self._inbox.put_event(_STOP)
         if self._core_thread is not None:
             self._core_thread.join(max(0.1, deadline - time.monotonic()))
@@ -588,6 +594,8 @@ class Station:
                     self._pool.submit(self._payload, action)
                 except RuntimeError:  # pool shut down while stopping
                     log.warning("station stopping: %s of %s not done", type(action).__name__, action.response_id)
+            elif isinstance(action, Deliver):  # a notice to a grid officer (shell/notifier.py)
+                self._notifier.deliver(action)
             elif isinstance(action, Reply):
                 with self._lock:
                     future = self._futures.pop(action.outcome.request_id, None)
@@ -663,6 +671,15 @@ class Station:
         """An operator's decision on a crowd response: approve_response, deny_response or abort_response
         (then = resume | rtl, reason). Checked and recorded like every request."""
         return self.request(CommandRequest("", action, {"response_id": response_id, **args}, requested_by=requested_by))
+
+    def acknowledge_notice(self, notice_id: str | None = None, *, alert_id: str | None = None,
+                           requested_by: str = "operator", officer_id: str | None = None, token: str | None = None,
+                           note: str = "") -> Future[CommandOutcome]:
+        """Acknowledge a notice to a grid officer: an officer's link (notice_id, officer_id and the link's token; the
+        web endpoint of [grid] ack_base_url calls this), or an operator (a notice, or every notice of alert_id).
+        Checked and recorded like every request (core/notices.py)."""
+        return self.request(self._notifier.acknowledgement(notice_id, alert_id=alert_id, by=requested_by,
+                                                           officer_id=officer_id, token=token, note=note))
 
     def response_state(self) -> Any:
         """The crowd-response part of the core's latest state (active responses, cooldowns)."""

@@ -308,6 +308,84 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE crowd_observations ADD COLUMN count_sigma REAL;
     ALTER TABLE crowd_observations ADD COLUMN count_method TEXT;
     """,
+    # 8: grid management: the grid in force (its units and their officers), every alert's notices to officers, every
+    # attempt of every delivery (webhook, email, sms), acknowledgements and escalations (core/notices.py)
+    """
+    CREATE TABLE grid_units (
+        unit_id          TEXT PRIMARY KEY,
+        level            TEXT NOT NULL CHECK (level IN ('district', 'street', 'community', 'cell')),
+        parent_id        TEXT,
+        name             TEXT NOT NULL,
+        officer_id       TEXT NOT NULL,
+        capacity_persons INTEGER,
+        dwell_s          REAL,
+        geometry_json    TEXT NOT NULL,
+        source           TEXT NOT NULL,
+        loaded_at_s      REAL NOT NULL
+    );
+    CREATE TABLE officers (
+        officer_id  TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        webhook_url TEXT,
+        email       TEXT,
+        sms_number  TEXT,
+        loaded_at_s REAL NOT NULL
+    );
+    CREATE TABLE notices (
+        notice_id    TEXT PRIMARY KEY,
+        alert_id     TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'unanswered')),
+        unit_id      TEXT NOT NULL,
+        level        TEXT NOT NULL,
+        officer_id   TEXT NOT NULL,
+        deadline_s   REAL,
+        escalations  INTEGER NOT NULL,
+        reason       TEXT NOT NULL DEFAULT '',
+        created_at_s REAL NOT NULL,
+        updated_at_s REAL NOT NULL
+    );
+    CREATE INDEX notices_alert ON notices (alert_id);
+    CREATE TABLE deliveries (
+        delivery_id    TEXT NOT NULL,
+        attempt        INTEGER NOT NULL,
+        notice_id      TEXT NOT NULL,
+        officer_id     TEXT NOT NULL,
+        channel        TEXT NOT NULL CHECK (channel IN ('webhook', 'email', 'sms')),
+        address        TEXT NOT NULL,
+        status         TEXT NOT NULL CHECK (status IN ('sending', 'delivered', 'failed', 'cancelled')),
+        reason         TEXT NOT NULL DEFAULT '',
+        retry_at_s     REAL,
+        duration_s     REAL,
+        requested_at_s REAL NOT NULL,
+        updated_at_s   REAL NOT NULL,
+        PRIMARY KEY (delivery_id, attempt)
+    );
+    CREATE INDEX deliveries_notice ON deliveries (notice_id);
+    CREATE TABLE notice_acks (
+        id         INTEGER PRIMARY KEY,
+        notice_id  TEXT NOT NULL,
+        alert_id   TEXT NOT NULL,
+        at_s       REAL NOT NULL,
+        by         TEXT NOT NULL,
+        via        TEXT NOT NULL CHECK (via IN ('callback', 'operator')),
+        officer_id TEXT,
+        note       TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX notice_acks_notice ON notice_acks (notice_id);
+    CREATE TABLE escalations (
+        id           INTEGER PRIMARY KEY,
+        notice_id    TEXT NOT NULL,
+        at_s         REAL NOT NULL,
+        from_unit    TEXT NOT NULL,
+        from_level   TEXT NOT NULL,
+        from_officer TEXT NOT NULL,
+        to_unit      TEXT NOT NULL,
+        to_level     TEXT NOT NULL,
+        to_officer   TEXT NOT NULL,
+        reason       TEXT NOT NULL
+    );
+    CREATE INDEX escalations_notice ON escalations (notice_id);
+    """,
 )
 
 TABLES = ("vehicles", "link_changes", "commands", "events", "mission_runs", "schedules", "patrol_runs",
@@ -524,7 +602,7 @@ def write_row(conn: sqlite3.Connection, row: Row) -> None:
             " reason = excluded.reason, updated_at_s = excluded.updated_at_s",
             (row.broadcast_id, row.response_id, row.vehicle_id, row.method, row.status, row.text, row.repeat,
              row.duration_s, row.reason, row.at_s, row.at_s))
-    else:
+    elif not _write_notice_row(conn, row):  # the grid and notices to its officers (migration 8, end of module)
         raise StorageError(f"cannot store {type(row).__name__}")
 
 
@@ -1019,3 +1097,104 @@ def alert_ack_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Every acknowledgement, oldest first."""
     cur = conn.execute("SELECT * FROM alert_acks ORDER BY acked_at_s, rowid")
     return [d for r in cur.fetchall() if (d := _user_dict(cur, r)) is not None]
+
+
+# --- grid management (migration 8): the grid in force and notices to its officers, written by the station's writer
+# (write_row), read by the functions below on any connection (the web map, reports, tests)
+
+
+def _write_notice_row(conn: sqlite3.Connection, row: Row) -> bool:
+    """Write one row of core/notice_data.py (inside the caller's transaction); False for any other kind of row."""
+    from groundstation.core.notice_data import DeliveryRow, EscalationRow, GridRow, NoticeAckRow, NoticeRow
+
+    if isinstance(row, NoticeRow):
+        conn.execute(
+            "INSERT INTO notices (notice_id, alert_id, status, unit_id, level, officer_id, deadline_s, escalations,"
+            " reason, created_at_s, updated_at_s) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (notice_id) DO UPDATE SET"
+            " status = excluded.status, unit_id = excluded.unit_id, level = excluded.level,"
+            " officer_id = excluded.officer_id, deadline_s = excluded.deadline_s, escalations = excluded.escalations,"
+            " reason = CASE WHEN excluded.reason != '' THEN excluded.reason ELSE reason END,"
+            " updated_at_s = excluded.updated_at_s",
+            (row.notice_id, row.alert_id, row.status, row.unit_id, row.level, row.officer_id, row.deadline_s,
+             row.escalations, row.reason, row.at_s, row.at_s))
+    elif isinstance(row, DeliveryRow):
+        conn.execute(
+            "INSERT INTO deliveries (delivery_id, attempt, notice_id, officer_id, channel, address, status, reason,"
+            " retry_at_s, duration_s, requested_at_s, updated_at_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (delivery_id, attempt) DO UPDATE SET status = excluded.status, reason = excluded.reason,"
+            " retry_at_s = excluded.retry_at_s, duration_s = coalesce(excluded.duration_s, duration_s),"
+            " updated_at_s = excluded.updated_at_s",
+            (row.delivery_id, row.attempt, row.notice_id, row.officer_id, row.channel, row.address, row.status,
+             row.reason, row.retry_at_s, row.duration_s, row.at_s, row.at_s))
+    elif isinstance(row, NoticeAckRow):
+        conn.execute("INSERT INTO notice_acks (notice_id, alert_id, at_s, by, via, officer_id, note)"
+                     " VALUES (?,?,?,?,?,?,?)",
+                     (row.notice_id, row.alert_id, row.at_s, row.by, row.via, row.officer_id, row.note))
+    elif isinstance(row, EscalationRow):
+        conn.execute("INSERT INTO escalations (notice_id, at_s, from_unit, from_level, from_officer, to_unit, to_level,"
+                     " to_officer, reason) VALUES (?,?,?,?,?,?,?,?,?)",
+                     (row.notice_id, row.at_s, row.from_unit, row.from_level, row.from_officer, row.to_unit,
+                      row.to_level, row.to_officer, row.reason))
+    elif isinstance(row, GridRow):  # the grid in force replaces the one recorded before
+        conn.execute("DELETE FROM grid_units")
+        conn.execute("DELETE FROM officers")
+        conn.executemany(
+            "INSERT INTO officers (officer_id, name, webhook_url, email, sms_number, loaded_at_s) VALUES (?,?,?,?,?,?)",
+            [(o.officer_id, o.name, o.webhook_url, o.email, o.sms_number, row.at_s) for o in row.grid.officers()])
+        conn.executemany(
+            "INSERT INTO grid_units (unit_id, level, parent_id, name, officer_id, capacity_persons, dwell_s,"
+            " geometry_json, source, loaded_at_s) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(u.unit_id, u.level, u.parent_id, u.name, u.officer.officer_id, u.capacity_persons, u.dwell_s,
+              _json(_multipolygon(u.parts)), row.source, row.at_s) for u in row.grid.units])
+    else:
+        return False
+    return True
+
+
+def _multipolygon(parts: Any) -> dict[str, Any]:
+    """A unit's polygons as a GeoJSON MultiPolygon (lon, lat; rings closed)."""
+    def ring(points: Any) -> list[list[float]]:
+        return [[p.lon_deg, p.lat_deg] for p in (*points, points[0])]
+    return {"type": "MultiPolygon", "coordinates": [[ring(z.exterior)] + [ring(h) for h in z.holes] for z in parts]}
+
+
+def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def grid_unit_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The grid in force, districts first; each unit's `geometry` a GeoJSON MultiPolygon."""
+    rows = _dicts(conn.execute(
+        "SELECT * FROM grid_units ORDER BY CASE level WHEN 'district' THEN 0 WHEN 'street' THEN 1"
+        " WHEN 'community' THEN 2 ELSE 3 END, rowid"))
+    for r in rows:
+        r["geometry"] = json.loads(r.pop("geometry_json"))
+    return rows
+
+
+def officer_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return _dicts(conn.execute("SELECT * FROM officers ORDER BY rowid"))
+
+
+def notice_rows(conn: sqlite3.Connection, alert_id: str | None = None, *, status: str | None = None
+                ) -> list[dict[str, Any]]:
+    """Oldest first."""
+    where, params = StorageReader._where(None, {"alert_id": alert_id, "status": status})
+    return _dicts(conn.execute(f"SELECT * FROM notices{where} ORDER BY created_at_s, rowid", params))
+
+
+def delivery_rows(conn: sqlite3.Connection, notice_id: str | None = None) -> list[dict[str, Any]]:
+    """Every attempt, oldest first."""
+    where, params = StorageReader._where(None, {"notice_id": notice_id})
+    return _dicts(conn.execute(f"SELECT * FROM deliveries{where} ORDER BY requested_at_s, rowid", params))
+
+
+def notice_ack_rows(conn: sqlite3.Connection, notice_id: str | None = None) -> list[dict[str, Any]]:
+    where, params = StorageReader._where(None, {"notice_id": notice_id})
+    return _dicts(conn.execute(f"SELECT * FROM notice_acks{where} ORDER BY id", params))
+
+
+def escalation_rows(conn: sqlite3.Connection, notice_id: str | None = None) -> list[dict[str, Any]]:
+    where, params = StorageReader._where(None, {"notice_id": notice_id})
+    return _dicts(conn.execute(f"SELECT * FROM escalations{where} ORDER BY id", params))
