@@ -1,4 +1,7 @@
-"""Simulated ArduCopter vehicles that speak real MAVLink 2 on TCP, like ArduPilot SITL instances.
+"""Simulated ArduCopter vehicles that speak real MAVLink 2 on TCP, like ArduPilot SITL instances, and the simulated
+city they fly over (scenario.py, world.py): people who walk and gather, seen by each vehicle's rendered RGB video
+(rgb_camera.py, video_server.py: MJPEG over HTTP) and radiometric thermal frames (thermal.py), and who react to what
+its loudspeaker plays (speaker.py).
 
 Never imports telemetry/: a fake that shares code with what it tests proves nothing.
 

@@ -69,7 +69,14 @@ def _seconds(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vehicles", type=_whole(1, 250), default=1, metavar="N", help="number of vehicles (default 1)")
+    parser.add_argument("--scenario", default=None, metavar="FILE",
+                        help="simulate a city (sim/scenario.py): its drones, home, people and rendered video")
+    parser.add_argument("--footage", default=None, metavar="DIR",
+                        help="drone footage people's appearances are cut from (default ../shared/data)")
+    parser.add_argument("--fps", type=_positive, default=None, metavar="F",
+                        help="the scenario's cameras stream F frames per wall-clock second instead")
+    parser.add_argument("--vehicles", type=_whole(1, 250), default=None, metavar="N",
+                        help="number of vehicles (default 1; a scenario has its own)")
     parser.add_argument("--speedup", type=_positive, default=1.0, metavar="K",
                         help="simulated time runs K times faster than wall time (default 1)")
     parser.add_argument("--home", type=_home, default=None, metavar="LAT,LON,ALT,HDG",
@@ -90,15 +97,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim.fleet import DEFAULT_HOME, SimFleet
+    from sim.scenario import ScenarioError, load_scenario
 
+    scenario = None
+    if args.scenario is not None:
+        try:
+            scenario = load_scenario(args.scenario)
+        except ScenarioError as exc:
+            print(f"sim: {exc}", file=sys.stderr)
+            return 2
+        if args.vehicles is not None or args.home is not None:
+            print("sim: a scenario has its own drones and home: leave out --vehicles and --home", file=sys.stderr)
+            return 2
+        if args.fps is not None:
+            scenario = scenario.model_copy(update={"camera": scenario.camera.model_copy(update={"fps": args.fps})})
     try:
-        fleet = SimFleet(vehicles=args.vehicles, speedup=args.speedup, home=args.home or DEFAULT_HOME,
+        fleet = SimFleet(vehicles=args.vehicles or 1, speedup=args.speedup,
+                         home=None if scenario is not None else (args.home or DEFAULT_HOME),
                          base_port=args.base_port, host=args.host, ready_after_s=args.ready_after_s,
                          position_after_s=args.position_after_s, spacing_m=args.spacing_m,
-                         params=dict(args.param))
+                         params=dict(args.param), scenario=scenario, footage_dir=args.footage)
     except (ValueError, KeyError) as exc:
         print(f"sim: {exc}", file=sys.stderr)
         return 2
+    if scenario is not None:
+        from sim.appearance import AppearanceError
+        try:
+            fleet.sprites()      # people's appearances: refuse now, not when the first camera is watched
+        except AppearanceError as exc:
+            print(f"sim: {exc}", file=sys.stderr)
+            return 1
     stop = threading.Event()
 
     def _on_signal(signum, frame) -> None:
@@ -113,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
             return 1
         for i, url in enumerate(fleet.urls):
             print(f"vehicle {i + 1} listening on {url}", flush=True)
+        for i, url in enumerate(fleet.video_urls):
+            print(f"vehicle {i + 1} video on {url}", flush=True)
+        if fleet.truth_url is not None:
+            print(f"ground truth on {fleet.truth_url}", flush=True)
         while not stop.wait(0.5):
             if fleet._thread is None or not fleet._thread.is_alive():
                 print("sim: simulator thread stopped unexpectedly", file=sys.stderr)

@@ -18,8 +18,8 @@ Components, as on an ArduCopter with a servo gimbal (MNT1_TYPE=1) and two MAVLin
   is ignored and no gimbal message is sent (AP_Mount has no backend). Commands addressed to the gimbal's
   usual id 154 are handled by the autopilot, as ArduPilot's routing does for a component it has not seen.
 - 100, the RGB camera, and 101 (MAV_COMP_ID_CAMERA2), a radiometric thermal camera on the same gimbal (like a
-  DJI H20T): each sends its own HEARTBEAT (MAV_TYPE_CAMERA), answers CAMERA_INFORMATION and takes pictures on
-  MAV_CMD_IMAGE_START_CAPTURE. The thermal camera's frames (sim/thermal.py) are served over HTTP; its
+  DJI H20T): each sends its own HEARTBEAT (MAV_TYPE_CAMERA), answers CAMERA_INFORMATION (the RGB camera: the
+  model its video is rendered with, sim/rgb_camera.py) and takes pictures on MAV_CMD_IMAGE_START_CAPTURE. The thermal camera's frames (sim/thermal.py) are served over HTTP; its
   CAMERA_IMAGE_CAPTURED carries their URL.
 
 Like SITL's SERIAL0, the first client to connect to a vehicle gets the console banner ArduPilot prints at
@@ -47,6 +47,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from sim import copter as cp
 from sim import geodesy
 from sim import mission as ms
+from sim import rgb_camera as rgb
 from sim import thermal as th
 from sim import thermal_camera as tc
 from sim.copter import Copter, Mode
@@ -186,6 +187,8 @@ class Vehicle:
         self.thermal = thermal
         self.on_relay: Callable[[int, bool], None] | None = None  # what is wired to the relays (the loudspeaker)
         self.scene = scene                    # () -> the ThermalScene now (the fleet's)
+        self.rgb_camera = rgb.DEFAULT_RGB_CAMERA   # what component 100 reports (sim/rgb_camera.py renders it)
+        self.video_url: str | None = None     # its video stream, when the fleet renders one
         self.run_in_worker = run_in_worker    # (fn) -> asyncio future; renders off the simulation loop
         self.gimbal_control = (0, 0)          # GIMBAL_MANAGER_STATUS primary control (sysid, compid)
         self.links: set[Link] = set()
@@ -413,9 +416,11 @@ class Vehicle:
                 1, cam.focal_length_mm, cam.sensor_width_mm, cam.sensor_height_mm, cam.width_px, cam.height_px,
                 0, mavlink.CAMERA_CAP_FLAGS_CAPTURE_IMAGE, 0, b"")
         if msgid == 259:
+            cam = self.rgb_camera
             return mavlink.MAVLink_camera_information_message(
-                t_ms, list(b"SkyGuard Sim".ljust(32, b"\0")), list(b"PatrolCam 4K".ljust(32, b"\0")),
-                1, 4.5, 6.17, 4.55, 3840, 2160, 0, 1 | 2 | 32, 0, b"")   # CAPTURE_IMAGE|CAPTURE_VIDEO|HAS_MODES
+                t_ms, list(b"SkyGuard Sim".ljust(32, b"\0")), list(b"PatrolCam HD".ljust(32, b"\0")),
+                1, round(cam.focal_length_mm, 3), cam.sensor_width_mm, round(cam.sensor_height_mm, 3), cam.width_px,
+                cam.height_px, 0, 1 | 2 | 32, 0, b"")   # CAPTURE_IMAGE|CAPTURE_VIDEO|HAS_MODES
         if msgid == 260:
             return mavlink.MAVLink_camera_settings_message(t_ms, 0, 1.0, float("nan"))
         return None

@@ -70,8 +70,10 @@ class ThermalCamera:
 
     def take(self, image_index: int, shot: Shot, scene: th.ThermalScene) -> Capture:
         people = place_people(scene, shot.origin_lat_deg, shot.origin_lon_deg)
+        ground_origin = (0.0, 0.0) if scene.ground is None else geodesy.offset_m(
+            shot.origin_lat_deg, shot.origin_lon_deg, scene.ground.lat_deg, scene.ground.lon_deg)
         with self._lock:   # one frame at a time: the noise sequence stays in capture order
-            frame = th.render(scene, people, shot.pose, self._rng)
+            frame = th.render(scene, people, shot.pose, self._rng, ground_origin_ne=ground_origin)
         path = self.path(image_index)
         self.files.put(path, th.tiff_bytes(frame), TIFF_TYPE)
         return Capture(image_index, self.files.url(path), shot)

@@ -4,11 +4,20 @@ in real time as if live, and a push source that another component (e.g. the simu
 
 Live sources read frames on their own thread, so decoding runs in parallel with inference; a slow
 model never builds up latency because older frames are overwritten, not queued.
+
+MJPEG over HTTP (what IP cameras, mjpg-streamer and the simulator serve: `multipart/x-mixed-replace`, one JPEG
+per part) is read here part by part (MjpegStream), because OpenCV's capture cannot see each part's headers: a
+part's `X-Timestamp` (wall-clock seconds since the epoch, mjpg-streamer's convention) becomes the frame's capture
+time, so the frame meets the telemetry pose of the instant it shows; a part without one is stamped on arrival.
+An http(s) URL that answers anything but a multipart stream is handed to OpenCV (FFmpeg) as before.
 """
 from __future__ import annotations
 
+import http.client
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +58,176 @@ def _open_capture(target: str, timeout_ms: int = 5000) -> cv2.VideoCapture:
         return cv2.VideoCapture(int(target.split(":", 1)[1]))
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
     return cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
+
+
+class MjpegStream:
+    """The parts of one open multipart/x-mixed-replace response, decoded one by one.
+
+    `read()` returns (BGR image, capture time in wall-clock seconds or None) for the next part that decodes, or
+    None when the stream ended (the connection closed, or a read timed out: the socket's timeout is the caller's
+    stale limit). Parts that are not JPEG images are skipped and counted (`bad_parts`)."""
+
+    MAX_PART_BYTES = 32 * 1024 * 1024
+    MAX_HEADER_LINES = 64
+
+    def __init__(self, response: http.client.HTTPResponse, boundary: str):
+        self._response = response
+        self._boundary = b"--" + boundary.encode("latin-1")
+        self.bad_parts = 0
+        self.parts = 0
+        self._after_boundary = False   # the last part's body ended on the next boundary line (no Content-Length)
+        self._ended = False
+
+    def _line(self) -> bytes | None:
+        line = self._response.readline(65537)
+        return line if line else None
+
+    def _body_until_boundary(self) -> bytes | None:
+        """A part without Content-Length: everything up to the next boundary line."""
+        chunks = []
+        size = 0
+        while True:
+            line = self._line()
+            if line is None:
+                return None
+            if line.startswith(self._boundary):
+                self._after_boundary = True
+                self._ended = line.strip().endswith(b"--")
+                data = b"".join(chunks)
+                return data[:-2] if data.endswith(b"\r\n") else data
+            chunks.append(line)
+            size += len(line)
+            if size > self.MAX_PART_BYTES:
+                return None
+
+    def read(self) -> tuple[np.ndarray, float | None] | None:
+        try:
+            while True:
+                if self._ended:
+                    return None
+                if self._after_boundary:
+                    self._after_boundary = False
+                else:
+                    line = self._line()
+                    if line is None:
+                        return None
+                    if not line.startswith(self._boundary):
+                        continue   # preamble, or the CRLF that ends a part
+                    if line.strip().endswith(b"--"):
+                        return None   # the closing boundary
+                headers: dict[str, str] = {}
+                for _ in range(self.MAX_HEADER_LINES):
+                    h = self._line()
+                    if h is None:
+                        return None
+                    h = h.strip()
+                    if not h:
+                        break
+                    name, _, value = h.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                length = headers.get("content-length")
+                if length is not None and length.isdigit() and int(length) <= self.MAX_PART_BYTES:
+                    data = self._response.read(int(length))
+                    if len(data) < int(length):
+                        return None   # cut off mid-part
+                else:
+                    data = self._body_until_boundary()
+                    if data is None:
+                        return None
+                image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+                if image is None:
+                    self.bad_parts += 1
+                    continue
+                self.parts += 1
+                return image, _timestamp(headers.get("x-timestamp"))
+        except (OSError, http.client.HTTPException, ValueError):
+            return None   # a reset, a timeout (the stream stalled) or a broken chunk: the stream is dead
+
+    def close(self) -> None:
+        try:
+            self._response.close()
+        except OSError:
+            pass
+
+
+def _timestamp(value: str | None) -> float | None:
+    try:
+        t = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return t if t is not None and t > 0 and t == t and t != float("inf") else None
+
+
+def open_mjpeg(url: str, timeout_s: float) -> MjpegStream | None:
+    """The MJPEG stream at an http(s) URL, or None when the URL answers something else (then it is closed);
+    raises OSError (urllib.error.URLError included) when it cannot be reached or answers an HTTP error."""
+    request = urllib.request.Request(url, headers={"Accept": "multipart/x-mixed-replace, image/jpeg, */*"})
+    response = urllib.request.urlopen(request, timeout=timeout_s)
+    content_type = response.headers.get("Content-Type", "")
+    kind, _, params = content_type.partition(";")
+    if kind.strip().lower() not in ("multipart/x-mixed-replace", "multipart/mixed"):
+        response.close()
+        return None
+    boundary = ""
+    for param in params.split(";"):
+        key, _, value = param.strip().partition("=")
+        if key.strip().lower() == "boundary":
+            boundary = value.strip().strip('"')
+    if not boundary:
+        response.close()
+        raise OSError(f"{url}: a multipart stream without a boundary")
+    if boundary.startswith("--"):
+        boundary = boundary[2:]   # some servers put the dashes in the header too
+    return MjpegStream(response, boundary)
+
+
+class _MjpegCapture:
+    """An MjpegStream behind the small part of cv2.VideoCapture's interface LiveSource uses."""
+
+    def __init__(self, stream: MjpegStream):
+        self.stream = stream
+        self.capture_time_s: float | None = None
+
+    def isOpened(self) -> bool:   # noqa: N802 (OpenCV's naming)
+        return True
+
+    def get(self, prop: int) -> float:
+        return 0.0
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        got = self.stream.read()
+        if got is None:
+            return False, None
+        image, self.capture_time_s = got
+        return True, image
+
+    def release(self) -> None:
+        self.stream.close()
+
+
+class _Unreachable:
+    """A capture that never opened (the http URL could not be reached or answered an error)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def isOpened(self) -> bool:   # noqa: N802
+        return False
+
+    def release(self) -> None:
+        pass
+
+
+def _open_live(target: str, timeout_s: float):
+    """An MJPEG stream when an http(s) URL serves one, else OpenCV's capture of the target."""
+    if target.startswith(("http://", "https://")):
+        try:
+            stream = open_mjpeg(target, timeout_s)
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            return _Unreachable(f"{type(exc).__name__}: {exc}")
+        if stream is not None:
+            return _MjpegCapture(stream)
+    return _open_capture(target, int(timeout_s * 1000))
 
 
 class FileSource:
@@ -188,7 +367,7 @@ class LiveSource:
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._max_failures = max_failures
-        self._realtime_file = realtime_file
+        self._realtime_file = realtime_file and not is_live_target(target)   # a URL is live: never "replayed"
         self._clock = clock
         self._slot = LatestFrameSlot()
         self._stop = threading.Event()
@@ -231,7 +410,8 @@ class LiveSource:
         index = 0
         self._status("opening", f"opening {self.target}")
         while not self._stop.is_set():
-            cap = _open_capture(self.target, int(self._stale_after_s * 1000))
+            cap = _open_capture(self.target, int(self._stale_after_s * 1000)) if self._realtime_file \
+                else _open_live(self.target, self._stale_after_s)
             first_ok = cap.isOpened()
             got_frames = 0
             if first_ok:
@@ -256,7 +436,9 @@ class LiveSource:
                     if now - last_frame_wall > self._stale_after_s:
                         break  # the stream stalled without an error: treat as dead
                     last_frame_wall = now
-                    self._slot.put(Frame(image, index, self._clock(), (time.perf_counter() - t0) * 1000.0))
+                    stamped = getattr(cap, "capture_time_s", None)   # an MJPEG part's X-Timestamp
+                    self._slot.put(Frame(image, index, stamped if stamped is not None else self._clock(),
+                                         (time.perf_counter() - t0) * 1000.0))
                     index += 1
             cap.release()
             if self._stop.is_set():

@@ -233,7 +233,9 @@ def test_requests_autopilot_version_home_and_camera(fleet, client):
     ack = client.command(M.MAV_CMD_REQUEST_CAMERA_INFORMATION, 1, target_component=100)
     assert ack.get_srcComponent() == 100 and ack.result == 0
     info = client.wait("CAMERA_INFORMATION")
-    assert info.get_srcComponent() == 100 and info.resolution_h == 3840
+    assert info.get_srcComponent() == 100 and (info.resolution_h, info.resolution_v) == (1280, 720)
+    assert info.sensor_size_h == pytest.approx(6.17) and 2 * math.degrees(math.atan(6.17 / 2 / info.focal_length)) == \
+        pytest.approx(50.0, abs=0.1)                                     # the video's 50° field of view
 
 
 def test_image_capture_reports_the_vehicle_position(fleet, client):
