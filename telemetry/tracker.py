@@ -120,15 +120,17 @@ class StateTracker:
         self._update_ready()
 
     def _attitude(self, m, now_s, events) -> None:
+        # the heading from ATTITUDE (float, the highest-rate source) and GLOBAL_POSITION_INT (centidegrees); VFR_HUD's
+        # whole degrees at a low rate only until one of those came: a stale heading misplaces what cameras see
         self._f["roll_deg"] = math.degrees(m.roll)
         self._f["pitch_deg"] = math.degrees(m.pitch)
-        if self._f["heading_deg"] is None:
-            self._f["heading_deg"] = math.degrees(m.yaw) % 360.0
+        self._f["heading_deg"] = math.degrees(m.yaw) % 360.0
 
     def _vfr_hud(self, m, now_s, events) -> None:
         self._f["groundspeed_m_s"] = float(m.groundspeed)
         self._f["climb_m_s"] = float(m.climb)
-        self._f["heading_deg"] = float(m.heading % 360)
+        if self._f["heading_deg"] is None:
+            self._f["heading_deg"] = float(m.heading % 360)
 
     def _sys_status(self, m, now_s, events) -> None:
         self._f["battery_pct"] = float(m.battery_remaining) if m.battery_remaining >= 0 else None

@@ -194,7 +194,8 @@ def expected_person_height_px(
     """Apparent size in pixels of a person standing where the image centre meets the ground.
 
     Returns the larger of the projected standing height and shoulder width (so a nadir view, where a
-    person is seen from above, still gets a size), or None when the image centre misses the ground.
+    person is seen from above, still gets a size), or None when the image centre misses the ground or the
+    person cannot be projected (a camera below head height on a landed drone, looking down).
     """
     centre = pixels_to_ground(camera, pose, [(camera.cx_px, camera.cy_px)], PoseErrors())
     if not centre.valid[0]:
@@ -204,6 +205,8 @@ def expected_person_height_px(
     right = np.array([math.cos(yaw), -math.sin(yaw), 0.0])
     feet = np.array([e, n, 0.0])
     px = enu_to_pixels(camera, pose, [feet, feet + [0.0, 0.0, person_height_m], feet + right * person_width_m])
+    if not np.isfinite(px).all():
+        return None
     tall = float(np.hypot(*(px[1] - px[0])))
     wide = float(np.hypot(*(px[2] - px[0])))
     return max(tall, wide)

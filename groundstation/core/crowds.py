@@ -191,6 +191,7 @@ class GroundPerson:
     drone_id: str
     low: float = 1.0  # this person's weight in the count's low and high bounds (its frame's estimate / its boxes)
     high: float = 1.0
+    uncertainty_m: float = 0.0  # how far the true position may be from this one (the camera's placement error)
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,29 @@ class CrowdState:
     next_person_id: int = 0
     zones: Mapping[str, ZoneView] = field(default_factory=lambda: _EMPTY)
     cells: Mapping[tuple[int, int], int] = field(default_factory=lambda: _EMPTY)  # (cell east, cell north) -> people
+    # the risk map's capacity factor of each zone (risk.py sets them; 1 when not given): see capacity_of
+    capacity_factors: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+
+
+def capacity_of(state: CrowdState, zone_id: str, base_persons: int) -> int:
+    """A zone's safe capacity in force: its configured capacity times its risk factor (risk.py), rounded down and at
+    least 1 (a capacity of 0 stays 0): a zone in a red area tolerates a smaller gathering."""
+    factor = state.capacity_factors.get(zone_id, 1.0)
+    if base_persons <= 0 or factor == 1.0:
+        return base_persons
+    return max(1, int(math.floor(base_persons * factor + 1e-9)))
+
+
+def with_capacity_factors(state: CrowdState, factors: Mapping[str, float]) -> CrowdState:
+    """The risk map's capacity factors (zone id -> factor): each zone's capacity in force changes now; a zone's count
+    is judged against it from the next recount (each frame and Tick)."""
+    state = replace(state, capacity_factors=MappingProxyType(dict(factors)))
+    zones = dict(state.zones)
+    for zone in state.policy.zones:
+        view = zones.get(zone.zone_id)
+        if view is not None:
+            zones[zone.zone_id] = replace(view, capacity_persons=capacity_of(state, zone.zone_id, zone.capacity_persons))
+    return replace(state, zones=MappingProxyType(zones))
 
 
 def initial(policy: CountingPolicy) -> CrowdState:
@@ -318,7 +342,8 @@ def _observe(state: CrowdState, stream_id: str, people: tuple[PersonOnGround, ..
 
     def placed(pid: int, p: PersonOnGround) -> GroundPerson:
         east, north = _enu(origin, p.lat_deg, p.lon_deg)
-        return GroundPerson(pid, p.lat_deg, p.lon_deg, east, north, now_s, p.confidence, p.drone_id, *weights)
+        return GroundPerson(pid, p.lat_deg, p.lon_deg, east, north, now_s, p.confidence, p.drone_id, *weights,
+                            uncertainty_m=p.uncertainty_m)
 
     pending = []
     for p in people:
@@ -377,7 +402,11 @@ def _recount(state: CrowdState, now_s: float) -> tuple[CrowdState, list[CrowdRow
         for c in packed.get(zone.zone_id, ()):  # a packed view counted by a density model: no people placed
             c_low, c_high = c.count_bounds(COUNT_Z)
             count, low, high = count + round(c.count_estimate or c.count), low + c_low, high + c_high
-        view, zone_rows = _zone_step(policy, zones[zone.zone_id], count, now_s, low, high)
+        view = zones[zone.zone_id]
+        capacity = capacity_of(state, zone.zone_id, zone.capacity_persons)  # the risk-scaled capacity
+        if view.capacity_persons != capacity:
+            view = replace(view, capacity_persons=capacity)
+        view, zone_rows = _zone_step(policy, view, count, now_s, low, high)
         zones[zone.zone_id] = view
         rows.extend(zone_rows)
     if policy.cell_capacity_persons is not None:  # cells: watched like zones while occupied or gathering

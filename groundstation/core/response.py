@@ -146,9 +146,19 @@ def on_crowds(state: StationState, event: Any, now_s: float) -> tuple[StationSta
         actions.extend(more)
         rs = state.responses
     for r in list(state.responses.responses.values()):
+        if r.state in ("confirmed", "awaiting_approval", "waiting_for_drone", "approaching", "thermal_sampling"):
+            seen = _crowd(state, r.zone_id)
+            if seen and seen != r.crowd:
+                r = replace(r, crowd=seen)
+                state = _with(state, r)
         state, more = _verify(state, r, now_s)
         actions.extend(more)
     return state, actions
+
+
+def _crowd(state: StationState, zone_id: str) -> tuple[PersonToScreen, ...]:
+    return tuple(PersonToScreen(p.person_id, p.lat_deg, p.lon_deg, p.uncertainty_m)
+                 for p in cr.members(state.crowds, zone_id))
 
 
 def _confirm(state: StationState, zone: cr.ZoneView, gid: str, now_s: float) -> tuple[StationState, list[Action]]:
@@ -177,7 +187,7 @@ def _confirm(state: StationState, zone: cr.ZoneView, gid: str, now_s: float) -> 
     seen_by = max(set(seen), key=seen.count) if seen else None
     rid = f"resp-{zone.zone_id}-{int(now_s * 1000)}"
     r = Response(rid, zone.zone_id, zone.name, gid, now_s, "confirmed", now_s, zone.count, zone.capacity_persons,
-                 lat, lon, seen_by, steps=("confirmed",))
+                 lat, lon, seen_by, crowd=_crowd(state, zone.zone_id), steps=("confirmed",))
     state = _with(state, r, started=state.responses.started + 1)
     bounds = "" if zone.count_low == zone.count_high == zone.count else \
         f" (credibly {zone.count_low:.1f} to {zone.count_high:.1f})"
@@ -389,7 +399,8 @@ def _captured(state: StationState, r: Response, ev: CommandFinished, now_s: floa
     actions: list[Action] = []
     shot = r.shots_requested
     if isinstance(image, CapturedImage) and image.ok and image.file_url:
-        people = tuple(PersonToScreen(p.person_id, p.lat_deg, p.lon_deg) for p in cr.members(state.crowds, r.zone_id))
+        # the people in the zone now; when the drone's own camera lost them on the way, the ones last seen
+        people = _crowd(state, r.zone_id) or r.crowd
         actions.append(ScreenThermal(r.response_id, shot, r.vehicle_id or "", image, people))
     else:
         problem = ("the camera gave no image record" if not isinstance(image, CapturedImage) else

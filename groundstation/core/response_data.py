@@ -113,6 +113,7 @@ class PersonToScreen:
     person_id: int
     lat_deg: float
     lon_deg: float
+    uncertainty_m: float = 0.0  # the position's uncertainty: the thermal screening searches that far for the head
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,7 @@ class Response:
     lat_deg: float  # the crowd's centroid
     lon_deg: float
     seen_by: str | None = None  # the vehicle whose camera saw it most
+    crowd: tuple[PersonToScreen, ...] = ()  # the people last seen in the zone (screened when none is in view now)
     steps: tuple[str, ...] = ()  # states entered, in order
     vehicle_id: str | None = None
     launched_from_ground: bool = False

@@ -61,7 +61,8 @@ class ThermalScreener:
         try:
             frame = read_thermal(image.file_url, camera=camera, pose=pose, capture_time_s=image.time_utc_s,
                                  timeout_s=self.fetch_timeout_s)
-            people = tuple(PersonToScreen(str(p.person_id), p.lat_deg, p.lon_deg) for p in job.people)
+            people = tuple(PersonToScreen(str(p.person_id), p.lat_deg, p.lon_deg, uncertainty_m=p.uncertainty_m)
+                           for p in job.people)
             result = screen_people(frame, people, self.config)
         except ThermalError as exc:
             log.warning("%s: thermal frame %d of %s not usable: %s", job.vehicle_id, job.shot, job.response_id, exc)

@@ -180,8 +180,6 @@ def test_no_fever_a_gathering_seen_on_video_is_answered_dispersed_and_the_patrol
 # box's bottom is the front of the feet, nadir views, timing at speed-up), so it reads the pavement (~33 °C) as a
 # "measured" skin temperature and misses the fever. Strict: once screening searches the head within the position's
 # uncertainty, this test passes and the marker must go.
-@pytest.mark.xfail(strict=True, reason="station thermal screening needs the head within 0.11 m of the detected "
-                                       "position; RGB registration is 0.2-1 m off, so it measures the ground")
 def test_a_fevered_person_in_the_crowd_raises_a_fever_alert_and_nothing_is_broadcast(tmp_path):
     with city(tmp_path, fevered=1) as run:
         wait_for(lambda: ended(run), WAIT_S, "the response ended")

@@ -114,3 +114,12 @@ def test_person_size_by_row_matches_the_centre_estimate_and_grows_towards_the_ca
     # a rolled camera: one side of each row is further away; the row plans for the smaller people there
     rolled = CameraPose(LAT, LON, 10.0, 0.0, -20.0, 10.0)
     assert person_size_by_row(CAM, rolled)[800] < person_size_by_row(CAM, rolled, columns=(0.5,))[800]
+
+
+def test_a_landed_camera_below_head_height_gives_no_person_size():
+    """On a landed drone the camera is below a standing person's head: no size (None), never NaN."""
+    from vision.camera import CameraModel, CameraPose, expected_person_height_px
+
+    camera = CameraModel.from_hfov(1280, 720, 50.0)
+    size = expected_person_height_px(camera, CameraPose(23.0, 112.0, 0.3, 0.0, -90.0))
+    assert size is None

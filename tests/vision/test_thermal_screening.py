@@ -3,6 +3,7 @@ temperatures come back within their uncertainty, the fevered one is flagged, and
 measured is reported unmeasured with the reason, never as normal."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,3 +298,30 @@ def test_screening_runs_on_a_real_radiometric_frame_with_a_synthetic_pose():
     assert near.skin_temp_c > near.observed_temp_c  # corrected up for distance and emissivity
     assert near.verdict in (Verdict.NO_FEVER, Verdict.FEVER_HINT) or near.reason is UnmeasuredReason.NOT_SKIN
     assert away.reason is UnmeasuredReason.OUT_OF_FRAME
+
+
+@pytest.mark.parametrize("pose, bodies", [(OBLIQUE, CROWD), (NADIR, NADIR_CROWD)], ids=["oblique", "nadir"])
+def test_positions_off_by_a_metre_find_each_head_within_their_uncertainty(pose, bodies):
+    """Ground positions from an RGB camera are off by a metre or more: the head is searched for within the
+    position's uncertainty, among the pixels nearer it than any other person's, and the fever is still found."""
+    frame = render(THERMAL, pose, bodies)
+    offsets = [(0.9, -0.6), (-0.8, 0.7), (0.7, 0.8), (-0.6, -0.9)]
+    people = []
+    for b, (de, dn) in zip(bodies, offsets):
+        moved = dataclasses.replace(b, east_m=b.east_m + de, north_m=b.north_m + dn)
+        people.append(dataclasses.replace(moved.to_screen(pose), person_id=b.name, uncertainty_m=1.5))
+    exact = screen_people(frame, [dataclasses.replace(p, uncertainty_m=0.0) for p in people], CONFIG)
+    assert not exact.fever_hints, "read at the wrong spots, the heads are missed"
+    result = screen_people(frame, people, CONFIG)
+    assert [r.person_id for r in result.fever_hints] == ["fevered"]
+    for body, reading in zip(bodies, result.readings):
+        assert reading.verdict is not Verdict.UNMEASURED, reading.detail
+        assert reading.skin_temp_c == pytest.approx(body.skin_c, abs=0.6)
+
+
+def test_a_searched_position_with_no_warm_head_is_unmeasured_not_normal():
+    frame = render(THERMAL, NADIR, ())  # bare ground
+    (reading,) = screen_people(frame, [dataclasses.replace(Body("ghost", 1.0, 1.0).to_screen(NADIR),
+                                                           uncertainty_m=1.5)], CONFIG).readings
+    assert reading.verdict is Verdict.UNMEASURED and reading.reason is UnmeasuredReason.NOT_SKIN
+    assert "no head warmer than its surroundings" in reading.detail

@@ -76,13 +76,15 @@ class UnmeasuredReason(StrEnum):
 
 @dataclass(frozen=True)
 class PersonToScreen:
-    """A person standing at a ground position (``ground_alt_m``: ground height in the pose's vertical datum)."""
+    """A person standing at a ground position (``ground_alt_m``: ground height in the pose's vertical datum);
+    ``uncertainty_m``: how far the true position may be from it (0: exact; > 0: the head is searched for)."""
 
     person_id: str
     lat_deg: float
     lon_deg: float
     height_m: float = 1.7
     ground_alt_m: float = 0.0
+    uncertainty_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class ScreeningConfig:
     distance_sigma_m: float = 1.0
     skin_min_c: float = 28.0
     skin_max_c: float = 45.0
+    max_search_m: float = 2.5  # a position's uncertainty is searched up to this far for the head
+    min_contrast_c: float = 0.8  # a searched head must be this much warmer than its surroundings (observed °C)
 
     def __post_init__(self) -> None:
         problems = []
@@ -327,8 +331,15 @@ def _measure(
             head_pixels=visible,
             occluded_pixels=int(covered.sum()),
         )
-    values = frame.temps_c[ys[~covered].astype(int), xs[~covered].astype(int)]
-    observed = float(np.percentile(values, config.percentile))
+    if person.uncertainty_m > 0.0:
+        found = _search_head(target, everyone, frame, config, rx, ry)
+        if isinstance(found, PersonReading):
+            return found
+        observed, visible = found
+        covered = np.zeros(0, dtype=bool)
+    else:
+        values = frame.temps_c[ys[~covered].astype(int), xs[~covered].astype(int)]
+        observed = float(np.percentile(values, config.percentile))
     skin, uncertainty = skin_temperature_c(observed, target.distance_m, config)
     measured = dict(
         skin_temp_c=skin,
@@ -347,6 +358,49 @@ def _measure(
     verdict = Verdict.FEVER_HINT if skin >= config.fever_threshold_c else Verdict.NO_FEVER
     detail = f"{skin:.1f} ± {uncertainty:.1f} °C from {visible} px at {target.distance_m:.0f} m"
     return PersonReading(verdict=verdict, detail=detail, **base, **measured)
+
+
+def _search_head(target: _Projected, everyone: list[_Projected], frame: ThermalFrame, config: ScreeningConfig,
+                 rx: float, ry: float) -> tuple[float, int] | PersonReading:
+    """The head of a person whose position is uncertain: the warmest head-sized set of pixels within the
+    uncertainty (up to max_search_m) around where it projects, among the pixels nearer this person's projected head
+    than any other's and not covered by a nearer person. T_obs is the median of the hottest k pixels (k: the head's
+    expected pixel count); it must stand out from the window's median by min_contrast_c, or there is no head to
+    read there (pavement, a wall: never reported as a normal reading)."""
+    person, camera = target.person, frame.camera
+    search_m = min(person.uncertainty_m, config.max_search_m)
+    sx = rx + camera.fx_px * search_m / target.depth_m
+    sy = ry + camera.fy_px * search_m / target.depth_m
+    width, height = camera.width_px, camera.height_px
+    cols = np.arange(max(0, math.ceil(target.u - sx - 0.5)), min(width - 1, math.floor(target.u + sx - 0.5)) + 1)
+    rows = np.arange(max(0, math.ceil(target.v - sy - 0.5)), min(height - 1, math.floor(target.v + sy - 0.5)) + 1)
+    xs, ys = np.meshgrid(cols + 0.5, rows + 0.5)
+    keep = ((xs - target.u) / sx) ** 2 + ((ys - target.v) / sy) ** 2 <= 1.0
+    mine = (xs - target.u) ** 2 + (ys - target.v) ** 2
+    for other in everyone:
+        if other is target or not (other.depth_m > 0 and math.isfinite(other.u) and math.isfinite(other.v)):
+            continue
+        keep &= mine <= (xs - other.u) ** 2 + (ys - other.v) ** 2  # nearer this head than the other's
+        if other.silhouette is not None and other.distance_m < target.distance_m:
+            keep &= ~shapely.contains_xy(other.silhouette, xs, ys)
+    xs, ys = xs[keep], ys[keep]
+    base = dict(person_id=person.person_id, lat_deg=person.lat_deg, lon_deg=person.lon_deg,
+                distance_m=target.distance_m)
+    k = max(config.min_head_pixels, int(round(math.pi * rx * ry)))
+    if len(xs) < 2 * k:
+        return PersonReading(verdict=Verdict.UNMEASURED, reason=UnmeasuredReason.TOO_FEW_PIXELS,
+                             detail=f"{len(xs)} px to search around the head's position, {2 * k} needed",
+                             head_pixels=len(xs), **base)
+    values = frame.temps_c[ys.astype(int), xs.astype(int)]
+    hottest = np.partition(values, len(values) - k)[-k:]
+    observed = float(np.median(hottest))
+    background = float(np.median(values))
+    if observed - background < config.min_contrast_c:
+        return PersonReading(verdict=Verdict.UNMEASURED, reason=UnmeasuredReason.NOT_SKIN,
+                             detail=f"no head warmer than its surroundings within {search_m:.1f} m of the position "
+                                    f"({observed:.1f} vs {background:.1f} °C observed)",
+                             observed_temp_c=observed, head_pixels=k, **base)
+    return observed, k
 
 
 def screen_people(
