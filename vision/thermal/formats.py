@@ -188,6 +188,7 @@ def decode_centikelvin_tiff(data: bytes, source: str = "<bytes>") -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on corrupt tags; the error below says what failed
             with TiffImagePlugin.TiffImageFile(io.BytesIO(data)) as image:
+                _check_complete(image, len(data), source)
                 mode = image.mode
                 if mode not in _SIXTEEN_BIT_MODES:
                     raise ThermalFormatError(
@@ -199,6 +200,21 @@ def decode_centikelvin_tiff(data: bytes, source: str = "<bytes>") -> np.ndarray:
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ThermalFormatError(f"{source}: unreadable TIFF ({exc})") from None
     return (counts.astype(np.float32) / np.float32(100.0)) - np.float32(KELVIN_OFFSET_C)
+
+
+def _check_complete(image, size_bytes: int, source: str) -> None:
+    """The file holds every strip (or tile) its header promises. (Pillow would pad a truncated image with zeros
+    when another library has set its LOAD_TRUNCATED_IMAGES switch, as WeasyPrint does on import.)"""
+    tags = image.tag_v2
+    offsets, counts = tags.get(273) or tags.get(324), tags.get(279) or tags.get(325)  # strips, or tiles
+    if offsets is None or counts is None:
+        raise ThermalFormatError(f"{source}: unreadable TIFF (no strip or tile offsets)")
+    offsets = offsets if isinstance(offsets, tuple) else (offsets,)
+    counts = counts if isinstance(counts, tuple) else (counts,)
+    end = max(int(o) + int(c) for o, c in zip(offsets, counts))
+    if end > size_bytes:
+        raise ThermalFormatError(f"{source}: unreadable TIFF (truncated: the header promises {end} bytes, the file "
+                                 f"has {size_bytes})")
 
 
 def encode_centikelvin_tiff(temps_c: np.ndarray) -> bytes:
