@@ -6,7 +6,7 @@ The server runs in its own process with web/fakes.py's station (it publishes veh
 ones, about 1 kB each, at the stated rate); the clients (logged in like a page, Socket.IO over WebSocket) run in two
 other processes. CPU is the server process's user+system time over the measured window (it includes the
 publisher, which stands for the station's feed callback). Latency is wall clock on one machine.
-The video panel (MJPEG) does not exist yet, so no capture -> browser latency is printed.
+The video panel's capture -> browser latency: benchmarks/web_video.py.
 Prints figures, never asserts.
 
     .venv/bin/python benchmarks/web_fanout.py [--drones 20] [--hz 10] [--clients 50] [--seconds 20]
@@ -228,7 +228,7 @@ def main() -> int:
                   f"fan-out latency p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms (max {r['max_ms']} ms; "
                   f"{r['deliveries_measured']} deliveries), web server CPU {r['server_cpu_pct_of_one_core']} % of one "
                   f"core (targets: p99 <= 50 ms, <= 25 %)")
-        print("video panel (MJPEG) capture -> browser latency: not measured, the video panel is not built yet")
+        print("video panel (MJPEG) capture -> browser latency: .venv/bin/python benchmarks/web_video.py")
     return 0
 
 

@@ -479,6 +479,11 @@ class StationConfig(_Frozen):
     response: ResponseSettings = Field(default_factory=ResponseSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     grid: GridSettings = Field(default_factory=lambda: GridSettings())  # [grid], at the end of this module
+    # the risk map, venues, daily reports, retention: at the end of this module
+    risk: RiskSettings = Field(default_factory=lambda: RiskSettings())
+    venues: list[VenueConfig] = Field(default_factory=list)
+    reports: ReportSettings = Field(default_factory=lambda: ReportSettings())
+    retention: RetentionSettings = Field(default_factory=lambda: RetentionSettings())
 
 
 def _render(error: dict[str, Any]) -> str:
@@ -571,6 +576,7 @@ def parse_config(raw: dict[str, Any], source: str | Path = "<config>") -> Statio
         problems.extend(_render(e) for e in exc.errors())
     problems.extend(_duplicates(raw))
     problems.extend(_vision_problems(raw))
+    problems.extend(_venue_problems(raw))
     limits = raw.get("limits")
     if isinstance(limits, dict) and not any(p.startswith("limits: ") for p in problems):
         problems.extend(f"limits: {p}" for p in _limits_inconsistencies(limits))
@@ -746,3 +752,213 @@ class _Zones:
 
     def zones(self) -> tuple[Any, ...]:
         return self._zones
+
+
+# --- [risk], [[venues]], [reports], [retention]: the risk map, venue limits, daily reports, privacy ------------------
+
+_RISK_LEVELS = ("green", "blue", "yellow", "orange", "red")
+RiskLevelName = Literal["green", "blue", "yellow", "orange", "red"]
+RiskIndicatorName = Literal["gatherings", "over_capacity_min", "fever_hints", "cases", "close_contacts"]
+
+
+class RiskIndicatorSettings(_Frozen):
+    """One row of [risk.indicators]: the half-life of the indicator's evidence and the decayed sum at which it reaches
+    each level (levels left out are skipped; an empty table switches the indicator off)."""
+
+    half_life_h: float = Field(gt=0.0, le=24.0 * 366)
+    levels: dict[Literal["blue", "yellow", "orange", "red"], float] = Field(default_factory=dict)
+
+    @field_validator("levels")
+    @classmethod
+    def _rising(cls, levels: dict[str, float]) -> dict[str, float]:
+        ordered = sorted(levels.items(), key=lambda kv: _RISK_LEVELS.index(kv[0]))
+        if any(v <= 0 for _, v in ordered):
+            raise ValueError("thresholds must be more than 0")
+        bad = [f"{a}={x:g} >= {b}={y:g}" for (a, x), (b, y) in zip(ordered, ordered[1:]) if x >= y]
+        if bad:
+            raise ValueError("a higher level needs a higher threshold: " + ", ".join(bad))
+        return dict(ordered)
+
+
+class RiskEffectSettings(_Frozen):
+    """One row of [risk.effects]: what a level changes (factors on zone capacities and venue limits, and on patrol
+    intervals)."""
+
+    capacity_factor: float = Field(default=1.0, gt=0.0, le=1.0)
+    patrol_interval_factor: float = Field(default=1.0, gt=0.0, le=4.0)
+
+
+def _default_risk_indicators() -> dict[str, RiskIndicatorSettings]:
+    from groundstation.core.risk_data import DEFAULT_RULES
+
+    return {r.indicator: RiskIndicatorSettings(half_life_h=r.half_life_s / 3600.0, levels=dict(r.thresholds))
+            for r in DEFAULT_RULES}
+
+
+def _default_risk_effects() -> dict[str, RiskEffectSettings]:
+    from groundstation.core.risk_data import DEFAULT_EFFECTS
+
+    return {level: RiskEffectSettings(capacity_factor=e.capacity_factor,
+                                      patrol_interval_factor=e.patrol_interval_factor)
+            for level, e in DEFAULT_EFFECTS.items()}
+
+
+class RiskSettings(_Frozen):
+    """[risk]: the five-colour risk map (groundstation/core/risk_data.py documents the rule table, risk.py the rest).
+    Indicators given here replace the defaults of the same name; an effect's factors given here replace that level's
+    default factors; the rest keep their defaults."""
+
+    recompute_h: float = Field(default=4.0, gt=0.0, le=24.0 * 30)  # the scheduled redraw (also on demand, on input)
+    lockdown_level: RiskLevelName = "red"
+    indicators: dict[RiskIndicatorName, RiskIndicatorSettings] = Field(default_factory=_default_risk_indicators)
+    effects: dict[RiskLevelName, RiskEffectSettings] = Field(default_factory=_default_risk_effects)
+
+    @field_validator("indicators")
+    @classmethod
+    def _all_indicators(cls, given: dict[str, RiskIndicatorSettings]) -> dict[str, RiskIndicatorSettings]:
+        return {**_default_risk_indicators(), **given}
+
+    @field_validator("effects")
+    @classmethod
+    def _all_levels(cls, given: dict[str, RiskEffectSettings]) -> dict[str, RiskEffectSettings]:
+        defaults = _default_risk_effects()
+        effects = {**defaults, **{level: defaults[level].model_copy(update={k: getattr(e, k) for k in e.model_fields_set})
+                                  for level, e in given.items()}}  # a factor left out keeps the level's default
+        ordered = [(level, effects[level]) for level in _RISK_LEVELS]
+        bad = [f"{b} ({name} {getattr(y, name):g}) above {a} ({getattr(x, name):g})"
+               for (a, x), (b, y) in zip(ordered, ordered[1:])
+               for name in ("capacity_factor", "patrol_interval_factor") if getattr(y, name) > getattr(x, name)]
+        if bad:
+            raise ValueError("a higher level must not allow more people or slower patrols: " + "; ".join(bad))
+        return effects
+
+    def policy(self):
+        """The core's risk_data.RiskPolicy."""
+        from types import MappingProxyType
+
+        from groundstation.core.risk_data import IndicatorRule, LevelEffect, RiskPolicy
+
+        rules = tuple(IndicatorRule(name, s.half_life_h * 3600.0, tuple(s.levels.items()))
+                      for name, s in self.indicators.items())
+        effects = MappingProxyType({level: LevelEffect(e.capacity_factor, e.patrol_interval_factor)
+                                    for level, e in self.effects.items()})
+        return RiskPolicy(rules, self.lockdown_level, effects, self.recompute_h * 3600.0)
+
+
+class EntranceConfig(_Frozen):
+    """One [[venues.entrances]] entry: a counting line on the frames of a camera ([[cameras]] id) looking at the
+    entrance. `line`: two points in the pixels of the camera's frames, [[x1, y1], [x2, y2]] (x right, y down);
+    `inside`: the venue's side of the line as seen on the screen going from the first point to the second."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    camera: str = Field(min_length=1)
+    line: tuple[tuple[float, float], tuple[float, float]]
+    inside: Literal["left", "right"] = "right"
+    margin_px: float = Field(default=3.0, ge=0.0, le=200.0)  # a dead band each side of the line against jitter
+
+    @field_validator("line")
+    @classmethod
+    def _has_length(cls, line: tuple[tuple[float, float], tuple[float, float]]):
+        (x1, y1), (x2, y2) = line
+        if (x2 - x1) ** 2 + (y2 - y1) ** 2 < 4.0:
+            raise ValueError("the line's two points must be at least 2 px apart")
+        return line
+
+
+class VenueConfig(_Frozen):
+    """One [[venues]] entry: a venue with a headcount limit (scaled by the risk level of the cell it stands in) and its
+    entrances (groundstation/core/venues.py)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    name: str = Field(default="", max_length=120)
+    limit_persons: int = Field(ge=0, le=1_000_000)
+    position: LatLon  # where it is: alerts go to the officer of its cell; the map draws it there
+    entrances: list[EntranceConfig] = Field(min_length=1)
+
+    def venue(self):
+        """The core's venue_data.Venue."""
+        from groundstation.core.venue_data import Venue
+
+        return Venue(self.id, self.name or self.id, self.limit_persons, self.position[0], self.position[1],
+                     tuple(e.id for e in self.entrances))
+
+
+def _venue_problems(raw: dict[str, Any]) -> list[str]:
+    """Cross checks of [[venues]] on the raw document: duplicate venue or entrance ids, entrances on unknown cameras."""
+    venues, cameras = raw.get("venues"), raw.get("cameras")
+    if not isinstance(venues, list):
+        return []
+    camera_ids = {c.get("id") for c in cameras if isinstance(c, dict)} if isinstance(cameras, list) else set()
+    problems: list[str] = []
+    seen_venues: dict[Any, int] = {}
+    seen_entrances: dict[Any, str] = {}
+    for i, venue in enumerate(venues):
+        if not isinstance(venue, dict):
+            continue
+        vid = venue.get("id")
+        if isinstance(vid, str):
+            if vid in seen_venues:
+                problems.append(f"venues.{i}.id: duplicate id {vid!r} (already used by venues.{seen_venues[vid]})")
+            seen_venues.setdefault(vid, i)
+        for j, entrance in enumerate(venue.get("entrances") or []):
+            if not isinstance(entrance, dict):
+                continue
+            eid, cam = entrance.get("id"), entrance.get("camera")
+            if isinstance(eid, str):
+                if eid in seen_entrances:
+                    problems.append(f"venues.{i}.entrances.{j}.id: duplicate entrance id {eid!r} (already used by "
+                                    f"{seen_entrances[eid]})")
+                seen_entrances.setdefault(eid, f"venues.{i}.entrances.{j}")
+            if isinstance(cam, str) and cam not in camera_ids:
+                problems.append(f"venues.{i}.entrances.{j}.camera: no camera {cam!r} in [[cameras]]")
+    return problems
+
+
+class ReportSettings(_Frozen):
+    """[reports]: daily reports (`groundstation report`; groundstation/shell/report.py). Days run midnight to midnight
+    in tz_name. With `dir`, the station writes the previous day's report there by itself once `at` (local time) has
+    passed, one file per day (report-YYYY-MM-DD.pdf or .html)."""
+
+    tz_name: str = "UTC"
+    dir: Path | None = None
+    format: Literal["pdf", "html"] = "pdf"
+    at: str = Field(default="00:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+    @field_validator("tz_name")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Asia/Shanghai)") from None
+        return name
+
+
+class RetentionSettings(_Frozen):
+    """[retention]: how long each kind of record is kept, in days (0: for ever); the station purges older rows every
+    purge_every_h hours and records each purge (what, when, by which rule) in the purges table. Kinds and their
+    defaults: groundstation/shell/storage.py RETENTION (thermal readings 14 days, crowd observations 30, ...)."""
+
+    purge_every_h: float = Field(default=24.0, gt=0.0, le=24.0 * 30)
+    days: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("days")
+    @classmethod
+    def _known(cls, days: dict[str, float]) -> dict[str, float]:
+        from groundstation.shell.storage import RETENTION
+
+        unknown = sorted(set(days) - set(RETENTION))
+        if unknown:
+            raise ValueError(f"unknown kind(s) of record {', '.join(unknown)} (known: {', '.join(RETENTION)})")
+        negative = sorted(k for k, v in days.items() if v < 0)
+        if negative:
+            raise ValueError(f"days must be 0 (for ever) or more: {', '.join(negative)}")
+        return days
+
+    def rules(self) -> dict[str, float]:
+        """Every kind of record with its retention in days (the defaults where not given; 0: for ever)."""
+        from groundstation.shell.storage import RETENTION
+
+        return {kind: float(self.days.get(kind, default)) for kind, (_, _, default) in RETENTION.items()}

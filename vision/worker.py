@@ -1,5 +1,7 @@
 """Vision worker processes: one process per stream (multiprocessing ``spawn``), each running the full
-pipeline and sending only small records back through a queue (never frames).
+pipeline and sending only small records back through a queue (never frames). Each worker also serves its own
+latest analysed frame, detections drawn, as MJPEG on a loopback port the OS picks (vision/mjpeg.py; only while
+someone watches does it draw and encode); a ``VideoServing`` record says where.
 
 Queue policies: results to the station keep flowing and are dropped (and counted) only if the
 station stops reading; poses to a worker are dropped when the worker's inbox is full (newer ones
@@ -42,6 +44,29 @@ class StreamSpec:
     max_failures: int | None = 5
     density: object | None = None  # a vision.density.DensityConfig: packed views counted by a density model
     loop: bool = False  # a file read as fast as possible starts again at its end (benchmarks on short clips)
+    video: bool = True  # serve the analysed frames, detections drawn, as MJPEG on loopback (vision/mjpeg.py)
+
+
+class StopSignal:
+    """The parent's "stop" to one worker process, set once: `set()`, `is_set()`, `wait(timeout_s)`.
+
+    A pipe, not a multiprocessing.Event: Event.set() waits for every process sleeping in Event.wait() to wake, and
+    waits forever for one that was killed there (a crashed worker would hang the station's stop)."""
+
+    def __init__(self, ctx) -> None:
+        self._reader, self._writer = ctx.Pipe(duplex=False)
+
+    def set(self) -> None:
+        try:
+            self._writer.send_bytes(b"stop")  # never blocks: the pipe's buffer holds it, and nothing else is sent
+        except OSError:
+            pass
+
+    def is_set(self) -> bool:
+        return self._reader.poll(0)
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        return self._reader.poll(timeout_s)
 
 
 def _peak_rss_mb() -> float:
@@ -120,6 +145,7 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
     logging.basicConfig(level=logging.WARNING)
     status = lambda state, msg: _put(results, StreamStatus(spec.stream_id, state, msg, time.time()))  # noqa: E731
     source = None
+    video = None
     try:
         from vision.detector import PersonDetector, prepare_ultralytics, default_cache_dir
         from vision.pipeline import StreamPipeline
@@ -161,6 +187,13 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
 
             density = DensityEstimator(spec.density)
         pipeline = StreamPipeline(spec.stream_id, spec.drone_id, detector, tracker, spec.geo, spec.tiles, density)
+        if spec.video:
+            from vision.mjpeg import start_video
+
+            video, serving = start_video(spec.stream_id, time.time)
+            if serving is not None:
+                _put(results, serving)
+        in_flight: dict[int, object] = {}  # file mode with video: the images of frames being analysed, by index
 
         def take_poses() -> None:
             while poses is not None:
@@ -184,6 +217,10 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
                 waits["decode"] += frame.decode_ms
                 n += 1
                 take_poses()
+                if video is not None:
+                    in_flight[frame.index] = frame.image
+                    while len(in_flight) > 8:  # results come in order; at most a few frames are in flight
+                        in_flight.pop(next(iter(in_flight)))
                 yield frame
 
         def live_frames():
@@ -207,9 +244,12 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         outputs = (
-            (pipeline.process(frame) for frame in live_frames()) if live else pipeline.process_stream(file_frames())
+            ((frame.image, *pipeline.process(frame)) for frame in live_frames()) if live
+            else ((in_flight.pop(r.frame_index, None), r, c) for r, c in pipeline.process_stream(file_frames()))
         )
-        for result, crowds in outputs:
+        for image, result, crowds in outputs:
+            if video is not None and image is not None:
+                video.offer(image, result)
             _put(results, result)
             for crowd in crowds:
                 _put(results, crowd)
@@ -244,6 +284,8 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
         status("failed", f"{type(exc).__name__}: {exc}")
         log.debug("worker %s failed:\n%s", spec.stream_id, traceback.format_exc())
     finally:
+        if video is not None:
+            video.close()  # its viewers see the stream end
         if source is not None:
             (source.stop if hasattr(source, "stop") else source.close)()
         # make sure buffered records reach the pipe before the process exits
@@ -274,7 +316,7 @@ class VisionWorkers:
             raise ValueError(f"stream {spec.stream_id} already has a worker")
         results = self._ctx.Queue(self._results_size)
         poses = self._ctx.Queue(self._pose_inbox_size)
-        stop = self._ctx.Event()
+        stop = StopSignal(self._ctx)
         proc = self._ctx.Process(
             target=worker_main, args=(spec, results, poses, stop), name=f"vision-{spec.stream_id}", daemon=True
         )

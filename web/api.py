@@ -2,7 +2,8 @@
 the OpenAPI document (/api/openapi.json) are made, so they cannot drift apart, and the handlers.
 
 Every /api/... endpoint answers 401 without a login, except logging in and the OpenAPI document. Roles are checked
-on the server: viewer (reads), operator (commands, approvals, acknowledgements), admin (users, schedules).
+on the server: viewer (reads, video), operator (commands, approvals, acknowledgements, patrols and broadcasts now),
+admin (users, schedules, counting zones).
 A state-changing request needs the session's CSRF token (header X-CSRFToken) and a JSON body; what is refused
 (4xx) changes nothing. Operator actions go through the station's checked, audited command path with
 requested_by = "web:<user>", and answer 200 with the station's outcome (accepted, refused with the station's
@@ -13,12 +14,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from web.errors import InvalidInput, NotFound
-from web.port import RECORD_KINDS, RESPONSE_ACTIONS, ROLES, Acknowledgement, ScheduleRequest
+from web.errors import Conflict, InvalidInput, NotFound
+from web.port import (
+    BROADCAST,
+    RECORD_KINDS,
+    RESPONSE_ACTIONS,
+    ROLES,
+    START_PATROL,
+    Acknowledgement,
+    ScheduleRequest,
+)
 
 
 class _Body(BaseModel):
@@ -39,6 +49,37 @@ class DecisionBody(_Body):
     action: Literal["approve", "deny", "abort"]
     then: Literal["resume", "rtl"] | None = None  # abort only: what the drone does next
     reason: str = Field(default="", max_length=500)  # deny and abort
+
+
+class StartPatrolBody(_Body):
+    vehicle_id: str | None = Field(default=None, min_length=1, max_length=64)  # None: the station picks a drone
+
+
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[a-z]{2,4})?$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class BroadcastBody(_Body):
+    zone: str | None = Field(default=None, min_length=1, max_length=128)  # a zone whose message to play ...
+    messages: dict[Language, Text] | None = Field(default=None, min_length=1, max_length=8)  # ... or these texts
+    repeat: int | None = Field(default=None, ge=1, le=100)  # None: the station's broadcast_repeat
+
+
+class ZoneBody(_Body):
+    """One counting zone: its outline (GeoJSON Polygon or MultiPolygon, lon/lat), name, safe capacity, policy."""
+
+    name: str = Field(min_length=1, max_length=128)
+    capacity: int = Field(ge=0, le=1_000_000)
+    policy: Literal["auto", "approve", "watch-only"] | None = None  # None: the station's [response] mode
+    dwell_s: float | None = Field(default=None, ge=0.0, le=3600.0)
+    geometry: dict[str, Any]
+    model_config = ConfigDict(extra="forbid", strict=False)  # numbers may come as ints
+
+
+class ZoneImportBody(_Body):
+    filename: str = Field(pattern=r"(?i)^[^/\\]{1,200}\.(geojson|json|kml)$")  # the extension says the format
+    text: str = Field(min_length=1, max_length=3_000_000)
+    replace: bool = False  # True: the file's zones replace all; False: added, same ids replaced
 
 
 class AckBody(_Body):
@@ -93,7 +134,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/vehicles/<vehicle_id>/commands", "vehicle_command", "operator",
              "rtl, land or abort_patrol, through the station's checks; answers the station's outcome",
              VehicleCommandBody),
+    Endpoint("POST", "/api/vehicles/<vehicle_id>/broadcast", "broadcast", "operator",
+             "play a zone's message (zone) or texts per language (messages) on the drone's loudspeaker now, repeat "
+             "times, through the station's checks; answers the station's outcome", BroadcastBody),
     Endpoint("GET", "/api/zones", "zones", "viewer", "counting zones with count, capacity and gathering"),
+    Endpoint("GET", "/api/zone-file", "zone_file", "viewer", "the counting zones file as GeoJSON (name, capacity, "
+             "policy, dwell_s per zone) and whether it can be edited"),
+    Endpoint("PUT", "/api/zones/<zone_id>", "put_zone", "admin", "add or replace one counting zone (outline, "
+             "capacity, policy); checked and stored by the station", ZoneBody),
+    Endpoint("DELETE", "/api/zones/<zone_id>", "remove_zone", "admin", "remove one counting zone"),
+    Endpoint("POST", "/api/zones/import", "import_zones", "admin", "add (or, with replace, set) counting zones from a "
+             "GeoJSON or KML file's text", ZoneImportBody),
     Endpoint("GET", "/api/cells", "cells", "viewer", "occupied grid cells with their count and bounds"),
     Endpoint("GET", "/api/crowds", "crowds", "viewer", "crowds seen recently (count, radius, confidence)"),
     Endpoint("GET", "/api/responses", "responses", "viewer", "crowd responses, active ones (with their step) and "
@@ -109,9 +160,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/patrol-runs", "patrol_runs", "viewer", "recorded patrol runs",
              query=("schedule_id", "status")),
     Endpoint("GET", "/api/schedules", "schedules", "viewer", "patrol schedules with next fire time and last run"),
+    Endpoint("POST", "/api/schedules/<schedule_id>/start", "start_patrol", "operator",
+             "start this schedule's patrol now (on the drone the station assigns, or vehicle_id), through the "
+             "station's checks; answers the station's outcome", StartPatrolBody),
     Endpoint("POST", "/api/schedules", "add_schedule", "admin", "plan, check and store a patrol schedule",
              NewScheduleBody),
     Endpoint("DELETE", "/api/schedules/<schedule_id>", "remove_schedule", "admin", "remove a patrol schedule"),
+    Endpoint("GET", "/api/video", "video", "viewer", "the cameras whose analysed video (detections drawn) can be "
+             "watched: stream_id, vehicle_id and the page's MJPEG address"),
     Endpoint("GET", "/api/audit", "audit", "viewer", "the audit trail: every command, who asked, the station's "
              "decision and the vehicle's result (most recent first)", query=("vehicle_id", "limit")),
     Endpoint("GET", "/api/records/<kind>", "records", "viewer", "stored rows of one kind: "
@@ -123,6 +179,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 MAX_LIMIT = 5000
+ZONE_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def check_zone_id(zone_id: str) -> str:
+    if not ZONE_ID_RE.match(zone_id):
+        raise InvalidInput("a zone id is 1-64 letters, digits, '_', '.' or '-'")
+    return zone_id
 
 
 def parse_body(model: type[BaseModel], raw: Any) -> BaseModel:
@@ -219,9 +282,15 @@ class Api:
     def layout(self, user: Any, query: Mapping[str, str]) -> dict[str, Any]:
         s = self.settings
         tiles: dict[str, Any] = {"kind": "none"}
+        mbtiles = None if s.tiles_dir is not None else self.call(self.port.tiles)
         if s.tiles_dir is not None:
             tiles = {"kind": "local", "url": f"/tiles/{{z}}/{{x}}/{{y}}.{s.tiles_ext}", "max_zoom": s.tiles_max_zoom,
                      "attribution": s.tiles_attribution}
+        elif mbtiles is not None:  # the station's MBTiles file, served by /tiles/ through the port
+            tiles = {"kind": "mbtiles", "url": f"/tiles/{{z}}/{{x}}/{{y}}.{mbtiles['format']}",
+                     "min_zoom": mbtiles["min_zoom"], "max_zoom": mbtiles["max_zoom"],
+                     "max_native_zoom": mbtiles["max_zoom"], "bounds": mbtiles["bounds"],
+                     "attribution": mbtiles["attribution"] or s.tiles_attribution}
         elif s.tiles_url and s.allow_online_tiles:
             tiles = {"kind": "online", "url": s.tiles_url, "max_zoom": s.tiles_max_zoom,
                      "attribution": s.tiles_attribution}
@@ -278,6 +347,13 @@ class Api:
     def schedules(self, user: Any, query: Mapping[str, str]) -> list[Any]:
         return self.call(self.port.schedules, self.clock())
 
+    def zone_file(self, user: Any, query: Mapping[str, str]) -> dict[str, Any]:
+        return self.call(self.port.zones_document)
+
+    def video(self, user: Any, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        return [{"stream_id": s["stream_id"], "vehicle_id": s["vehicle_id"],
+                 "url": f"/video/{quote(s['stream_id'], safe='')}.mjpeg"} for s in self.call(self.port.video_sources)]
+
     def audit(self, user: Any, query: Mapping[str, str]) -> list[Any]:
         filters = {"vehicle_id": query["vehicle_id"]} if "vehicle_id" in query else {}
         return self.call(self.port.records, "commands", filters, limit_of(query, 100))
@@ -326,6 +402,69 @@ class Api:
                 raise InvalidInput("approve takes no reason")
             args["reason"] = body.reason
         return self._outcome("", RESPONSE_ACTIONS[body.action], args, user)
+
+    def start_patrol(self, user: Any, body: StartPatrolBody, schedule_id: str) -> dict[str, Any]:
+        if body.vehicle_id is not None and body.vehicle_id not in self.call(self.port.view)["vehicles"]:
+            raise NotFound(f"no vehicle {body.vehicle_id!r}")
+        return self._outcome(body.vehicle_id or "", START_PATROL, {"schedule": schedule_id}, user)
+
+    def broadcast(self, user: Any, body: BroadcastBody, vehicle_id: str) -> dict[str, Any]:
+        if vehicle_id not in self.call(self.port.view)["vehicles"]:
+            raise NotFound(f"no vehicle {vehicle_id!r}")
+        if (body.zone is None) == (body.messages is None):
+            raise InvalidInput("give exactly one of zone (play its message) and messages ({language: text})")
+        args: dict[str, Any] = {"zone": body.zone} if body.zone is not None else {"messages": dict(body.messages or {})}
+        if body.repeat is not None:
+            args["repeat"] = body.repeat
+        return self._outcome(vehicle_id, BROADCAST, args, user)
+
+    # --- counting zones (admins) ---------------------------------------------------------------------------------
+
+    def _editable_zones(self) -> list[dict[str, Any]]:
+        doc = self.call(self.port.zones_document)
+        if not doc.get("editable"):
+            raise Conflict(f"the counting zones cannot be edited from the map: {doc.get('why') or 'not editable'}")
+        return list(doc["features"])
+
+    def _save_zones(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        return self.call(self.port.save_zones, {"type": "FeatureCollection", "features": features})
+
+    def put_zone(self, user: Any, body: ZoneBody, zone_id: str) -> dict[str, Any]:
+        check_zone_id(zone_id)
+        if body.geometry.get("type") not in ("Polygon", "MultiPolygon"):
+            raise InvalidInput("geometry must be a GeoJSON Polygon or MultiPolygon (longitude, latitude)")
+        properties: dict[str, Any] = {"name": body.name.strip(), "capacity": body.capacity}
+        if body.policy is not None:
+            properties["policy"] = body.policy
+        if body.dwell_s is not None:
+            properties["dwell_s"] = body.dwell_s
+        feature = {"type": "Feature", "id": zone_id, "properties": properties, "geometry": body.geometry}
+        features = self._editable_zones()
+        at = next((i for i, f in enumerate(features) if f.get("id") == zone_id), None)
+        if at is None:
+            features.append(feature)
+        else:
+            features[at] = {**feature, "properties": {**features[at].get("properties", {}), **properties}}
+            if body.policy is None:
+                features[at]["properties"].pop("policy", None)
+            if body.dwell_s is None:
+                features[at]["properties"].pop("dwell_s", None)
+        return self._save_zones(features)
+
+    def remove_zone(self, user: Any, body: None, zone_id: str) -> dict[str, Any]:
+        features = self._editable_zones()
+        kept = [f for f in features if f.get("id") != zone_id]
+        if len(kept) == len(features):
+            raise NotFound(f"no counting zone {zone_id!r} in the zones file")
+        return self._save_zones(kept)
+
+    def import_zones(self, user: Any, body: ZoneImportBody) -> dict[str, Any]:
+        features = self._editable_zones()
+        new = self.call(self.port.parse_zones, body.text, body.filename)["features"]
+        if body.replace:
+            return self._save_zones(new)
+        ids = {f.get("id") for f in new}
+        return self._save_zones([f for f in features if f.get("id") not in ids] + new)
 
     def acknowledge(self, user: Any, body: AckBody, alert_id: str) -> dict[str, Any]:
         ack = self.call(self.port.acknowledge, Acknowledgement(alert_id, user.name, self.clock(), body.note))

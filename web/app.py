@@ -1,5 +1,7 @@
 """The web map's Flask + Flask-SocketIO application: REST API (web/api.py), the page and its static files, Leaflet
-from npm, local map tiles, login sessions, CSRF, Socket.IO live updates (web/fanout.py).
+from npm, local map tiles (a z/x/y folder, or the station's MBTiles file through the port), the video panel's MJPEG
+proxy (/video/<stream>.mjpeg, web/video.py), login sessions, CSRF, Socket.IO live updates (web/fanout.py).
+/api/, /tiles/ and /video/ answer 401 without a login.
 
 `create_app(port, users, settings)` builds it around the two Protocols of web/port.py; web/server.py serves it.
 Sessions are Flask's signed cookies (HttpOnly, SameSite=Strict, Secure when served over TLS) holding the user's
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,16 +22,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, g, jsonify, request, send_from_directory, session
+from flask import Flask, Response, abort, g, jsonify, request, send_from_directory, session
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from web.api import ENDPOINTS, Api, Endpoint, LoginBody, openapi_document, parse_body
 from web.auth import LoginThrottle, Passwords
-from web.errors import CsrfFailed, Forbidden, TooManyAttempts, Unauthorized, UnsupportedMediaType, WebError
+from web.errors import CsrfFailed, Forbidden, NotFound, TooManyAttempts, Unauthorized, UnsupportedMediaType, WebError
 from web.fanout import Fanout
 from web.port import StationPort, User, UserStore, role_allows
 from web.settings import ServerSettings
+from web.video import Connect, open_stream
 
 log = logging.getLogger("web.app")
 
@@ -57,9 +61,11 @@ def _stamp(user: User) -> str:
 
 
 def create_app(port: StationPort, users: UserStore, settings: ServerSettings, *, passwords: Passwords | None = None,
-               clock: Callable[[], float] = time.time, call: Call = direct_call) -> WebApp:
+               clock: Callable[[], float] = time.time, call: Call = direct_call,
+               connect: Connect = socket.create_connection) -> WebApp:
     """`call(fn, *args)` runs a blocking port or user-store call off the server's event loop (web/server.py gives
-    one for gevent; the default calls it, for the threading mode and tests)."""
+    one for gevent; the default calls it, for the threading mode and tests). `connect(address, timeout)` opens the
+    video proxy's connections to the vision workers (gevent's cooperative one under gevent, web/video.py)."""
     app = Flask("web", static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -135,8 +141,8 @@ def create_app(port: StationPort, users: UserStore, settings: ServerSettings, *,
     @app.before_request
     def guard():
         ep = by_endpoint.get(request.endpoint or "")
-        needs_login = ep.role if ep is not None else ("viewer" if request.path.startswith(("/api/", "/tiles/"))
-                                                      else None)
+        needs_login = ep.role if ep is not None else (
+            "viewer" if request.path.startswith(("/api/", "/tiles/", "/video/")) else None)
         if needs_login is None:
             return None
         user = current_user()
@@ -244,9 +250,31 @@ def create_app(port: StationPort, users: UserStore, settings: ServerSettings, *,
 
     @app.get("/tiles/<int:z>/<int:x>/<int:y>.<ext>")
     def tile(z: int, x: int, y: int, ext: str):
-        if settings.tiles_dir is None or ext != settings.tiles_ext:
+        if settings.tiles_dir is not None:
+            if ext != settings.tiles_ext:
+                abort(404)
+            return send_from_directory(settings.tiles_dir, f"{z}/{x}/{y}.{ext}", max_age=3600)
+        info = call(port.tiles)  # the station's MBTiles file, if it has one
+        if info is None or ext != info["format"] or not (0 <= z <= 30 and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
             abort(404)
-        return send_from_directory(settings.tiles_dir, f"{z}/{x}/{y}.{ext}", max_age=3600)
+        data = call(port.tile, z, x, y)
+        if data is None:
+            abort(404)
+        response = Response(data, mimetype=info["media_type"])
+        response.headers["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    @app.get("/video/<stream_id>.mjpeg", endpoint="video_stream")
+    def video_stream(stream_id: str):
+        """A camera's analysed video (detections drawn), proxied from its vision worker (web/video.py)."""
+        source = next((s for s in call(port.video_sources) if s["stream_id"] == stream_id), None)
+        if source is None:
+            raise NotFound(f"no video stream {stream_id!r}")
+        stream = open_stream(source["url"], connect)
+        response = Response(stream.chunks, content_type=stream.content_type, direct_passthrough=True)
+        response.headers["Cache-Control"] = "no-cache, no-store"
+        response.headers["X-Accel-Buffering"] = "no"  # a reverse proxy must not buffer a live stream
+        return response
 
     @socketio.on("connect")
     def on_connect(auth: Any = None):

@@ -79,3 +79,10 @@ class StationUnavailable(WebError):
 
     status = 504
     code = "station_timeout"
+
+
+class VideoUnavailable(WebError):
+    """A camera's video cannot be reached now (its vision worker is not running or not serving it)."""
+
+    status = 502
+    code = "video_unavailable"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from web.errors import Conflict, InvalidInput, NotFound
-from web.port import Acknowledgement, FeedItem, Outcome, ScheduleRequest, User
+from web.port import START_PATROL, ZONE_POLICIES, Acknowledgement, FeedItem, Outcome, ScheduleRequest, User
 
 
 class FakeStation:
@@ -38,6 +38,13 @@ class FakeStation:
         self._ids = itertools.count(1)
         self.refusal: str | None = None  # set: every command is refused by the "station" with this reason
         self.command_delay_s = 0.0  # a command takes this long to be answered (blocking, like the real one)
+        self.video: list[dict[str, Any]] = []  # video_sources(): {"stream_id", "vehicle_id", "url"}
+        self.zone_features: list[dict[str, Any]] = [{
+            "type": "Feature", "id": "plaza", "properties": {"name": "plaza", "capacity": 5},
+            "geometry": {"type": "Polygon", "coordinates": [[[112.4654, 23.0472], [112.4662, 23.0472],
+                                                             [112.4662, 23.0477], [112.4654, 23.0472]]]}}]
+        self.zones_editable = True
+        self.tile_set: dict[tuple[int, int, int], bytes] = {}  # tiles(): offered when not empty (png)
 
     # --- the feed -------------------------------------------------------------------------------------------
 
@@ -105,7 +112,10 @@ class FakeStation:
         elif action.endswith("_response"):
             if args.get("response_id") not in self.responses:
                 status, reason = "refused_by_station", f"no active crowd response {args.get('response_id')!r}"
-        elif vehicle_id not in self.vehicles:
+        elif action == START_PATROL and not any(args.get("schedule") in (r["schedule_id"], r["name"])
+                                                for r in self.schedule_rows.values()):
+            status, reason = "refused_by_station", f"no patrol schedule with id or name {args.get('schedule')!r}"
+        elif vehicle_id not in self.vehicles and not (action == START_PATROL and vehicle_id == ""):
             status, reason = "refused_by_station", f"unknown vehicle {vehicle_id!r}"
         with self._lock:
             self.commands.append({"request_id": request_id, "vehicle_id": vehicle_id, "action": action,
@@ -144,6 +154,53 @@ class FakeStation:
             if schedule_id not in self.schedule_rows:
                 raise NotFound(f"no schedule {schedule_id!r}")
             return self.schedule_rows.pop(schedule_id)
+
+
+    # --- video, counting zones, tiles -------------------------------------------------------------------------
+
+    def video_sources(self) -> list[dict[str, Any]]:
+        return [dict(v) for v in self.video]
+
+    def zones_document(self) -> dict[str, Any]:
+        with self._lock:
+            doc: dict[str, Any] = {"type": "FeatureCollection", "features": [dict(f) for f in self.zone_features],
+                                   "editable": self.zones_editable}
+        if not self.zones_editable:
+            doc["why"] = "the zones file is KML"
+        return doc
+
+    def save_zones(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        features = list(document.get("features") or [])
+        for f in features:
+            props = f.get("properties") or {}
+            if f.get("geometry", {}).get("type") not in ("Polygon", "MultiPolygon"):
+                raise InvalidInput(f"{props.get('name')}: not a polygon")
+            if not isinstance(props.get("capacity"), int) or props.get("policy", "auto") not in ZONE_POLICIES:
+                raise InvalidInput(f"{props.get('name')}: capacity must be a whole number, policy one of "
+                                   f"{', '.join(ZONE_POLICIES)}")
+        with self._lock:
+            self.zone_features = features
+        return {"stored": "memory", "zones": len(features), "applied": False, "message": "stored"}
+
+    def parse_zones(self, text: str, filename: str) -> dict[str, Any]:
+        import json
+
+        try:
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise InvalidInput(f"{filename}: not JSON: {exc}") from None
+        if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+            raise InvalidInput(f"{filename}: not a GeoJSON FeatureCollection")
+        return {"type": "FeatureCollection", "features": doc.get("features", [])}
+
+    def tiles(self) -> dict[str, Any] | None:
+        if not self.tile_set:
+            return None
+        return {"format": "png", "media_type": "image/png", "min_zoom": 0, "max_zoom": 18, "attribution": "fake",
+                "bounds": None}
+
+    def tile(self, z: int, x: int, y: int) -> bytes | None:
+        return self.tile_set.get((z, x, y))
 
 
 class MemoryUsers:

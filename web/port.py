@@ -22,6 +22,9 @@ ROLES = ("viewer", "operator", "admin")  # each may do what the ones before it m
 # the station actions an operator may ask for from the map (every one goes through the station's checks)
 VEHICLE_ACTIONS = ("rtl", "land", "abort_patrol")
 RESPONSE_ACTIONS = {"approve": "approve_response", "deny": "deny_response", "abort": "abort_response"}
+START_PATROL = "start_patrol"  # args {"schedule": id or name}; vehicle_id "" lets the station pick a ready drone
+BROADCAST = "broadcast"  # args {"zone": id or name} or {"messages": {language: text}}, optional "repeat"
+ZONE_POLICIES = ("auto", "approve", "watch-only")  # how a zone's gatherings are answered
 
 # records the map can read (StationPort.records kinds), with the filters each takes
 RECORD_KINDS: Mapping[str, tuple[str, ...]] = {
@@ -135,6 +138,32 @@ class StationPort(Protocol):
 
     def remove_schedule(self, schedule_id: str) -> dict[str, Any]:
         """Remove a schedule (NotFound)."""
+
+    def video_sources(self) -> list[dict[str, Any]]:
+        """The cameras whose analysed video can be watched: ``{"stream_id", "vehicle_id", "url"}`` each, `url` being
+        the vision worker's own MJPEG stream on loopback (the frames never pass through the station). The map
+        proxies it to logged-in users and never hands the address to a browser."""
+
+    def zones_document(self) -> dict[str, Any]:
+        """The counting zones file as a GeoJSON FeatureCollection (properties: name, capacity, policy, dwell_s),
+        with ``"editable"`` (False with ``"why"`` when the station cannot store edits)."""
+
+    def save_zones(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """Check (the station's own zone parser) and store a whole new counting zones document (InvalidInput saying
+        what is wrong, nothing stored; Conflict when the zones cannot be edited). Answers ``{"stored": where,
+        "zones": count, "applied": bool, "message": str}``: `applied` False when the station counts the new zones
+        only after a restart."""
+
+    def parse_zones(self, text: str, filename: str) -> dict[str, Any]:
+        """A GeoJSON or KML zone file (by its name's extension) read with the station's parser, as the GeoJSON
+        FeatureCollection `save_zones` takes (InvalidInput saying what is wrong). Stores nothing."""
+
+    def tiles(self) -> dict[str, Any] | None:
+        """The local map tiles the station offers (an MBTiles file): ``{"format", "media_type", "min_zoom",
+        "max_zoom", "attribution", "bounds"}``, or None."""
+
+    def tile(self, z: int, x: int, y: int) -> bytes | None:
+        """One map tile (XYZ numbering, as Leaflet asks), or None when the tiles have none there."""
 
 
 class UserStore(Protocol):

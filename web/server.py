@@ -5,7 +5,8 @@ The station's own threads (core, links, storage writer, command workers) stay re
 turn them into greenlets of one hub, where a blocking pymavlink read or a long core step would stall every page.
 Instead the gevent hub runs on this server's one thread, and every call that may block (the station's command path,
 database reads, argon2) runs on the hub's pool of real threads (`hub.threadpool.apply`), which the page's greenlets
-wait for cooperatively. engineio's gevent driver uses simple-websocket with gevent's own Event/Greenlet/selectors
+wait for cooperatively; the video proxy (web/video.py) reads the vision workers' streams over gevent's cooperative
+sockets, made without patching anything. engineio's gevent driver uses simple-websocket with gevent's own Event/Greenlet/selectors
 when gevent-websocket is not installed, so WebSocket needs no patching either. The feed callback (the station's core
 thread) only appends to a deque; the fan-out greenlet polls it (web/fanout.py), so no greenlet is ever woken from
 another thread. async_mode = "threading" (Werkzeug's threaded server + simple-websocket) is kept as a fallback.
@@ -67,6 +68,11 @@ class WebServer:
         if not is_loopback(self.settings.host) and not self.settings.tls:
             log.warning("web map listening on %s WITHOUT TLS: passwords and session cookies cross the network in "
                         "clear; set [web] tls_cert and tls_key", self.settings.host)
+        if self.settings.async_mode == "gevent":
+            # gevent notes the thread that first imports it as the main thread, and a hub made in that thread gets
+            # libev's default loop, whose SIGCHLD handler reaps every child process: multiprocessing would then never
+            # see a vision worker die. Imported here (the station's main thread), every server hub is a plain loop.
+            import gevent.hub  # noqa: F401
         target = self._serve_gevent if self.settings.async_mode == "gevent" else self._serve_threading
         self._thread = threading.Thread(target=self._run, args=(target,), name="web-server", daemon=True)
         self._thread.start()
@@ -110,6 +116,7 @@ class WebServer:
     def _serve_gevent(self) -> None:
         import gevent
         from gevent import pywsgi
+        from gevent import socket as cooperative_socket
 
         hub = gevent.get_hub()  # this thread's own hub; nothing is monkey-patched
         hub.threadpool.maxsize = 16
@@ -118,7 +125,7 @@ class WebServer:
             return hub.threadpool.apply(fn, args)
 
         self.web = create_app(self._port, self._users, self.settings, passwords=self._passwords, clock=self._clock,
-                              call=call)
+                              call=call, connect=cooperative_socket.create_connection)
         tls: dict[str, Any] = {}
         if self.settings.tls:
             tls = {"certfile": str(self.settings.tls_cert), "keyfile": str(self.settings.tls_key)}

@@ -17,6 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("plan", "plan a patrol mission and write a QGroundControl .plan"),
     "schedule": ("schedule", "add, list or remove recurring patrol schedules in the station database"),
     "user": ("user", "add, list or remove users of the web map (argon2 passwords, roles)"),
+    "report": ("report", "write the daily report of a day (PDF or HTML): patrols, gatherings, responses, risk, alerts"),
+    "audit": ("audit", "export the audit trail of a period (JSON Lines or CSV)"),
+    "web": ("web", "serve the web map alone, against a running station's port"),
 }
 
 

@@ -13,5 +13,8 @@ Read dispatch.py first (the one entry point, `handle`). By concern:
 - response_data.py / response.py   the crowd response: its data / the state machine (approach, thermal
                screening, fever alert or loudspeaker broadcast, verify dispersal, resume the patrol)
 - notice_data.py / notices.py   alerts to grid officers: their data / routing, retries, escalation, acknowledgement
+- risk_data.py / risk.py   the five-colour risk map: its rule table and data / evidence, levels and what they change
+- venue_data.py / venues.py   venues with a headcount limit: their data / occupancy from entrance counts, alerts
+- day_report.py   a day's records summarised for the daily report (pure)
 Nothing here does I/O or reads a clock: import-linter enforces it.
 """

@@ -5,7 +5,8 @@ module of groundstation.core): the shell (shell/station.py) supplies `now_s` (wa
 the actions (records.Record / SendCommand / Reply). Each event type goes to the handlers of the concerns that
 care about it, in order: vehicles.py (what the vehicles say), requests.py (the command lifecycle), patrol_runs.py
 (automatic patrols), crowds.py (ground counting), response.py (the crowd response), notices.py (alerts to grid
-officers: every alert an event raised is routed after its handlers ran).
+officers: every alert an event raised is routed after its handlers ran), risk.py (the risk map: every gathering and
+fever hint an event recorded is taken as evidence after its handlers ran), venues.py (venue occupancy).
 
 A handler that raises (a bug) never takes the station down or loses a request: the event is answered from the
 state before it (unchanged), a CommandRequest is refused with the error and recorded, and the error is logged
@@ -19,10 +20,12 @@ from types import MappingProxyType
 from typing import Any
 
 from groundstation.core import crowds as cr
-from groundstation.core import notices, patrol_runs, requests, response, vehicles
+from groundstation.core import notices, patrol_runs, requests, response, risk, vehicles, venues
 from groundstation.core.notice_data import DeliveryFinished, GridLoaded
 from groundstation.core.patrols import SchedulesLoaded, Tick
 from groundstation.core.response_data import BroadcastFinished, ThermalScreened
+from groundstation.core.risk_data import RiskLoaded
+from groundstation.core.venue_data import VenueCrossed
 from groundstation.core.records import (
     Action,
     CommandFinished,
@@ -41,7 +44,7 @@ Event = (
     LinkChanged | StateUpdated | StatusText | MissionProgress | LinkError
     | VehicleConfigured | VehicleUnavailable | CommandRequest | CommandFinished | Tick | SchedulesLoaded
     | cr.StreamConfigured | cr.VisionObserved | cr.StreamStatus | cr.WorkerStats | ThermalScreened | BroadcastFinished
-    | DeliveryFinished | GridLoaded
+    | DeliveryFinished | GridLoaded | RiskLoaded | VenueCrossed
 )
 
 # Requests that are not vehicle commands: decisions of the station's own automation, taken by an operator.
@@ -49,6 +52,9 @@ STATION_ACTIONS: Mapping[str, Handler] = MappingProxyType({
     "abort_patrol": patrol_runs.on_abort,
     "start_patrol": patrol_runs.on_start,
     "acknowledge_notice": notices.on_acknowledge,
+    "risk_input": risk.on_input,
+    "recompute_risk": risk.on_recompute,
+    "set_venue_occupancy": venues.on_set,
     **response.STATION_ACTIONS,
 })
 
@@ -73,6 +79,12 @@ def handle(state: StationState, event: Event, now_s: float) -> tuple[StationStat
     except Exception as exc:  # a bug in routing must not undo the event: the alerts stay with the operators
         actions = actions + [Record(EventRow(None, now_s, "internal", "error", f"internal error while routing "
                                              f"alerts to officers: {type(exc).__name__}: {exc}"))]
+    try:  # every gathering and fever hint the event recorded weighs on the risk map (risk.py)
+        new_state, more = risk.on_actions(new_state, actions, now_s)
+        actions = actions + more
+    except Exception as exc:  # a bug there must not undo the event either
+        actions = actions + [Record(EventRow(None, now_s, "internal", "error", f"internal error while taking "
+                                             f"evidence for the risk map: {type(exc).__name__}: {exc}"))]
     return replace(new_state, events_handled=new_state.events_handled + 1), actions
 
 
@@ -110,9 +122,9 @@ _HANDLERS: Mapping[type, tuple[Handler, ...]] = MappingProxyType({
     LinkError: (vehicles.on_link_error,),
     CommandRequest: (_on_request,),
     CommandFinished: (requests.on_finished, patrol_runs.on_finished, response.on_finished),
-    Tick: (patrol_runs.on_tick, _crowds(lambda crowds, _tick, now_s: cr.on_tick(crowds, now_s)), response.on_crowds,
-           response.on_tick, notices.on_tick),
-    SchedulesLoaded: (patrol_runs.on_schedules,),
+    Tick: (risk.on_tick, patrol_runs.on_tick, _crowds(lambda crowds, _tick, now_s: cr.on_tick(crowds, now_s)),
+           response.on_crowds, response.on_tick, notices.on_tick),
+    SchedulesLoaded: (patrol_runs.on_schedules, risk.on_schedules),
     cr.StreamConfigured: (_crowds(cr.on_configured),),
     cr.VisionObserved: (_crowds(cr.on_observed), response.on_crowds),
     cr.StreamStatus: (_crowds(cr.on_status),),
@@ -121,4 +133,6 @@ _HANDLERS: Mapping[type, tuple[Handler, ...]] = MappingProxyType({
     BroadcastFinished: (response.on_broadcast,),
     DeliveryFinished: (notices.on_delivered,),
     GridLoaded: (notices.on_grid_loaded,),
+    RiskLoaded: (risk.on_loaded,),
+    VenueCrossed: (venues.on_venue_crossed,),
 })

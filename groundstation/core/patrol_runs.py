@@ -80,7 +80,7 @@ def on_tick(state: StationState, ev: Tick, now_s: float):
         sched = state.patrols.schedules[sid]
         since = state.patrols.checked_until_s.get(sid, now_s)
         try:
-            due = pt.due(sched, since, now_s)
+            due = pt.due(pt.risk_scaled(sched, state.patrols.interval_factors.get(sid, 1.0)), since, now_s)
         except MissionError as exc:
             due = []
             actions.append(Record(EventRow(None, now_s, "patrol", "error", f"schedule {sched.name}: {exc}")))

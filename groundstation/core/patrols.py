@@ -184,6 +184,8 @@ class PatrolState:
     resume: Mapping[str, ResumePoint] = field(default_factory=dict)  # schedule_id -> where to resume
     loaded: bool = False
     runs_started: int = 0
+    # the risk map's patrol interval factor of each schedule (risk.py sets them; 1 when not given): see risk_scaled
+    interval_factors: Mapping[str, float] = field(default_factory=dict)
 
     def run_on(self, vehicle_id: str) -> PatrolRun | None:
         return next((r for r in self.runs.values() if r.vehicle_id == vehicle_id), None)
@@ -211,6 +213,20 @@ def load(state: PatrolState, ev: SchedulesLoaded) -> PatrolState:
     for sid, point in ev.resume_points.items():
         resume.setdefault(sid, point)
     return replace(state, schedules=schedules, checked_until_s=checked, resume=resume, loaded=True)
+
+
+MIN_INTERVAL_S = 60.0  # missions.schedule's shortest interval: a risk-scaled interval never goes below it
+
+
+def risk_scaled(schedule: PatrolSchedule, factor: float) -> PatrolSchedule:
+    """The schedule as the risk map has it flown: an interval schedule's interval times `factor` (risk.py: the
+    highest level among the cells its waypoints lie in; 0.25 flies a red area's patrol four times as often), never
+    under MIN_INTERVAL_S; the fire times keep the schedule's anchor (its creation time), so a factor of 1/n adds
+    n - 1 runs between the usual ones. A cron schedule keeps its times (a cron line says when: opening hours, a
+    market day)."""
+    if factor == 1.0 or schedule.interval_s is None:
+        return schedule
+    return replace(schedule, interval_s=max(MIN_INTERVAL_S, schedule.interval_s * factor))
 
 
 def due(schedule: PatrolSchedule, checked_until_s: float, now_s: float) -> list[DueRun]:

@@ -1,7 +1,7 @@
 """The station's domain state: one immutable value, owned by the core thread, replaced by every event.
 
 `StationState` holds what the station knows of each vehicle (`VehicleView`), the commands in flight, and the
-state of each concern (patrols, crowds, crowd responses, notices to grid officers). Only `dispatch.handle`
+state of each concern (patrols, crowds, crowd responses, notices to grid officers, the risk map, venues). Only `dispatch.handle`
 produces new ones.
 """
 from __future__ import annotations
@@ -16,6 +16,9 @@ from groundstation.core.patrols import PatrolPolicy, PatrolState
 from groundstation.core.policy import Policy
 from groundstation.core.records import CommandRequest
 from groundstation.core.response_data import ResponsePolicy, ResponseState
+from groundstation.core.risk_data import RiskState
+from groundstation.core.venue_data import VenuePolicy, VenueState
+from groundstation.core.venue_data import initial as initial_venues
 from telemetry.records import VehicleState
 
 
@@ -84,16 +87,20 @@ class StationState:
     responses: ResponseState = field(default_factory=ResponseState)
     response_policy: ResponsePolicy = field(default_factory=ResponsePolicy)
     notices: NoticeState = field(default_factory=NoticeState)  # alerts to grid officers (notices.py)
+    risk: RiskState = field(default_factory=RiskState)  # the five-colour risk map (risk.py; risk.install sets it up)
+    venues: VenueState = field(default_factory=VenueState)  # venue occupancy (venues.py)
 
 
 def initial_state(policy: Policy, patrol_policy: PatrolPolicy | None = None,
                   counting_policy: cr.CountingPolicy | None = None,
                   response_policy: ResponsePolicy | None = None,
-                  notice_policy: NoticePolicy | None = None) -> StationState:
+                  notice_policy: NoticePolicy | None = None, venue_policy: VenuePolicy | None = None) -> StationState:
+    """The state at start (the risk map's areas come from the grid: risk.install, once the grid is in)."""
     return StationState(policy=policy, patrol_policy=patrol_policy or PatrolPolicy(),
                         crowds=cr.initial(counting_policy or cr.CountingPolicy()),
                         response_policy=response_policy or ResponsePolicy(),
-                        notices=NoticeState(policy=notice_policy or NoticePolicy()))
+                        notices=NoticeState(policy=notice_policy or NoticePolicy()),
+                        venues=initial_venues(venue_policy or VenuePolicy()))
 
 
 def with_vehicle(state: StationState, view: VehicleView) -> StationState:

@@ -43,7 +43,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from groundstation.config import StationConfig
-from groundstation.core import crowds
+from groundstation.core import crowds, risk
 from groundstation.core.dispatch import handle
 from groundstation.core.notice_data import Deliver
 from groundstation.core.patrols import PatrolState, SchedulesLoaded, Tick
@@ -63,10 +63,15 @@ from groundstation.core.records import (
 )
 from groundstation.core.response_data import Broadcast, BroadcastFinished, ScreenThermal, StopBroadcast, ThermalScreened
 from groundstation.core.state import StationState, initial_state
+from groundstation.core.venue_data import VenuePolicy
+from groundstation.core.venue_data import initial as initial_venues
+from groundstation.core.venue_data import snapshot as venue_snapshot
 from groundstation.shell import schedules
+from groundstation.shell.housekeeping import Housekeeping
+from groundstation.shell.venue_lines import VenueLines
 from groundstation.shell.feed import Feed
 from groundstation.shell.notifier import Notifier
-from groundstation.shell.storage import StorageError, StorageWriter
+from groundstation.shell.storage import StorageError, StorageWriter, risk_history
 from telemetry.errors import (
     CommandRefused,
     CommandTimeout,
@@ -254,6 +259,13 @@ class Station:
         # notices to grid officers (shell/notifier.py): the [grid] cells and routing, deliveries on its own threads
         self._notifier = Notifier(config, self._inbox.put_event, clock)
         self._state = self._notifier.install(self._state)
+        # --- the risk map, venues, retention and daily reports (issue 13): core/risk.py, core/venues.py,
+        # shell/venue_lines.py (entrance lines counted on every frame), shell/housekeeping.py (purge, reports)
+        self._state = risk.install(replace(self._state, venues=initial_venues(
+            VenuePolicy(tuple(v.venue() for v in config.venues)))), config.risk.policy())
+        self._venue_lines = VenueLines(config, self._inbox.put_event)
+        self._housekeeping = Housekeeping(config, self._writer, clock)
+        # --- end of the issue 13 set-up
         self._screener: Any = None  # shell/screening.ThermalScreener, made at start
         self._loudspeaker: Any = None  # shell/loudspeaker.Loudspeaker, made at start
         self._vision: Any = None  # vision_streams.VisionStreams when cameras are configured
@@ -286,6 +298,7 @@ class Station:
             self._load_schedules(at_start=True)
         except (sqlite3.Error, StorageError, ValueError) as exc:
             log.error("cannot read the patrol schedules: %s", exc)
+        self._load_risk()  # issue 13: the risk map's evidence from before this start
         if self._auto_tick:
             self._ticker = threading.Thread(target=self._tick_loop, name="station-ticker", daemon=True)
             self._ticker.start()
@@ -335,6 +348,7 @@ class Station:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         self._notifier.close()  # deliveries in flight finish (each has its timeout)
+        self._housekeeping.close(max(0.1, deadline - time.monotonic()))  # a purge or report in progress finishes
         self._inbox.put_event(_STOP)
         if self._core_thread is not None:
             self._core_thread.join(max(0.1, deadline - time.monotonic()))
@@ -392,6 +406,7 @@ class Station:
         except (sqlite3.Error, StorageError, ValueError) as exc:
             log.error("cannot read the patrol schedules: %s", exc)
         self._inbox.put_event(Tick())
+        self._housekeeping.tick()  # issue 13: retention purge and daily reports, when due (own thread)
 
     def patrol_state(self) -> PatrolState:
         """The patrol part of the core's latest state (active runs, schedules, resume points)."""
@@ -435,7 +450,8 @@ class Station:
         for camera in self.config.cameras:
             self._inbox.put_event(crowds.StreamConfigured(camera.id, camera.vehicle_id, camera.source))
         try:
-            self._vision = VisionStreams(self.config, self._inbox.put_event, self._inbox.put_latest,
+            self._vision = VisionStreams(self.config, self._inbox.put_event,
+                                         self._venue_lines.tap(self._inbox.put_latest),  # entrance lines counted
                                          clock=self._clock).start()
         except Exception:  # the station and its links run without vision
             log.exception("cannot start the vision workers")
@@ -461,6 +477,9 @@ class Station:
                           for r in state.responses.responses.values()],
             "patrol_runs": [{k: v for k, v in plain(r).items() if k not in ("items", "index_map")}
                             for r in state.patrols.runs.values()],
+            # issue 13: the risk map (each area's level, since when, why) and the venues' occupancy and limits
+            "risk": risk.snapshot(state),
+            "venues": [{**plain(v), "over_limit": v.over_limit} for v in venue_snapshot(state.venues)],
         }
 
     def vehicle_reader(self, vehicle_id: str) -> "VehicleReader":
@@ -664,7 +683,7 @@ class Station:
         """What a camera saw (as a vision worker reports it): counted like the vision streams' results."""
         from groundstation.shell.vision_streams import merge_observed
 
-        self._inbox.put_latest(event.stream_id, event, merge_observed)
+        self._venue_lines.tap(self._inbox.put_latest)(event.stream_id, event, merge_observed)
 
     def respond(self, action: str, response_id: str, requested_by: str = "operator", **args: Any
                 ) -> Future[CommandOutcome]:
@@ -680,6 +699,45 @@ class Station:
         Checked and recorded like every request (core/notices.py)."""
         return self.request(self._notifier.acknowledgement(notice_id, alert_id=alert_id, by=requested_by,
                                                            officer_id=officer_id, token=token, note=note))
+
+    # --- issue 13: the risk map and venues (station actions, checked and recorded like every request) ---------------
+
+    def risk_input(self, unit_id: str, *, cases: int = 0, close_contacts: int = 0, lockdown: bool | None = None,
+                   note: str = "", requested_by: str = "health") -> Future[CommandOutcome]:
+        """A health official's input for a cell or community (core/risk.py): new cases, close contacts, a lockdown
+        declared (True) or lifted (False). The map is redrawn at once."""
+        args: dict[str, Any] = {"unit_id": unit_id}
+        args.update({k: v for k, v in (("cases", cases), ("close_contacts", close_contacts)) if v})
+        if lockdown is not None:
+            args["lockdown"] = lockdown
+        if note:
+            args["note"] = note
+        return self.request(CommandRequest("", "risk_input", args, requested_by=requested_by))
+
+    def recompute_risk(self, requested_by: str = "operator", reason: str = "") -> Future[CommandOutcome]:
+        """Redraw the risk map now."""
+        return self.request(CommandRequest("", "recompute_risk", {"reason": reason} if reason else {},
+                                           requested_by=requested_by))
+
+    def set_venue_occupancy(self, venue_id: str, occupancy: int, requested_by: str = "operator", note: str = ""
+                            ) -> Future[CommandOutcome]:
+        """An operator's recount of a venue's occupancy."""
+        args: dict[str, Any] = {"venue_id": venue_id, "occupancy": occupancy}
+        if note:
+            args["note"] = note
+        return self.request(CommandRequest("", "set_venue_occupancy", args, requested_by=requested_by))
+
+    def _load_risk(self) -> None:
+        """Put the risk map's evidence from the database (what still weighs) into the inbox (core/risk.on_loaded)."""
+        policy = self._state.risk.policy
+        horizon_s = max((r.half_life_s for r in policy.rules), default=0.0) * policy.forget_half_lives
+        since_s = self._clock() - horizon_s
+        try:
+            self._inbox.put_event(self._writer.call(lambda conn: risk_history(conn, since_s)))
+        except (sqlite3.Error, StorageError, ValueError) as exc:
+            log.error("cannot read the risk map's evidence: %s", exc)
+
+    # --- end of issue 13's API
 
     def response_state(self) -> Any:
         """The crowd-response part of the core's latest state (active responses, cooldowns)."""

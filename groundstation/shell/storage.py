@@ -386,11 +386,69 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX escalations_notice ON escalations (notice_id);
     """,
+    # 9: the risk map (every level change with its reasons, health officials' inputs), venue occupancy, purges of old
+    # records (what, when, by which retention rule), and time indexes for reports, the audit export and purges
+    """
+    CREATE TABLE risk_levels (
+        id           INTEGER PRIMARY KEY,
+        area_id      TEXT NOT NULL,
+        kind         TEXT NOT NULL CHECK (kind IN ('cell', 'community', 'zone')),
+        at_s         REAL NOT NULL,
+        level        TEXT NOT NULL CHECK (level IN ('green', 'blue', 'yellow', 'orange', 'red')),
+        previous     TEXT,
+        reasons_json TEXT NOT NULL,
+        values_json  TEXT NOT NULL,
+        trigger      TEXT NOT NULL
+    );
+    CREATE INDEX risk_levels_at ON risk_levels (at_s);
+    CREATE INDEX risk_levels_area ON risk_levels (area_id, at_s);
+    CREATE TABLE risk_inputs (
+        input_id       TEXT PRIMARY KEY,
+        at_s           REAL NOT NULL,
+        unit_id        TEXT NOT NULL,
+        by             TEXT NOT NULL,
+        cases          INTEGER NOT NULL DEFAULT 0,
+        close_contacts INTEGER NOT NULL DEFAULT 0,
+        lockdown       INTEGER CHECK (lockdown IN (0, 1)),
+        note           TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX risk_inputs_at ON risk_inputs (at_s);
+    CREATE TABLE venue_counts (
+        id            INTEGER PRIMARY KEY,
+        venue_id      TEXT NOT NULL,
+        entrance_id   TEXT NOT NULL,
+        at_s          REAL NOT NULL,
+        entered       INTEGER NOT NULL,
+        exited        INTEGER NOT NULL,
+        occupancy     INTEGER NOT NULL,
+        limit_persons INTEGER NOT NULL,
+        over_limit    INTEGER NOT NULL CHECK (over_limit IN (0, 1)),
+        note          TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX venue_counts_venue_at ON venue_counts (venue_id, at_s);
+    CREATE TABLE purges (
+        id           INTEGER PRIMARY KEY,
+        at_s         REAL NOT NULL,
+        rule         TEXT NOT NULL,
+        table_name   TEXT NOT NULL,
+        days         REAL NOT NULL,
+        cutoff_s     REAL NOT NULL,
+        rows_deleted INTEGER NOT NULL
+    );
+    CREATE INDEX zone_counts_at ON zone_counts (at_s);
+    CREATE INDEX view_counts_at ON view_counts (at_s);
+    CREATE INDEX events_at ON events (at_s);
+    CREATE INDEX commands_at ON commands (requested_at_s);
+    CREATE INDEX thermal_readings_at ON thermal_readings (at_s);
+    CREATE INDEX responses_started ON responses (started_at_s);
+    CREATE INDEX notices_created ON notices (created_at_s);
+    """,
 )
 
 TABLES = ("vehicles", "link_changes", "commands", "events", "mission_runs", "schedules", "patrol_runs",
           "crowd_observations", "zone_counts", "gatherings", "view_counts", "stream_status", "responses",
-          "response_steps", "alerts", "thermal_readings", "broadcasts")
+          "response_steps", "alerts", "thermal_readings", "broadcasts", "risk_levels", "risk_inputs", "venue_counts",
+          "purges")
 
 
 class StorageError(Exception):
@@ -602,7 +660,8 @@ def write_row(conn: sqlite3.Connection, row: Row) -> None:
             " reason = excluded.reason, updated_at_s = excluded.updated_at_s",
             (row.broadcast_id, row.response_id, row.vehicle_id, row.method, row.status, row.text, row.repeat,
              row.duration_s, row.reason, row.at_s, row.at_s))
-    elif not _write_notice_row(conn, row):  # the grid and notices to its officers (migration 8, end of module)
+    elif not (_write_notice_row(conn, row)  # the grid and notices to its officers (migration 8, end of module)
+              or _write_risk_row(conn, row)):  # the risk map and venues (migration 9, end of module)
         raise StorageError(f"cannot store {type(row).__name__}")
 
 
@@ -1198,3 +1257,272 @@ def notice_ack_rows(conn: sqlite3.Connection, notice_id: str | None = None) -> l
 def escalation_rows(conn: sqlite3.Connection, notice_id: str | None = None) -> list[dict[str, Any]]:
     where, params = StorageReader._where(None, {"notice_id": notice_id})
     return _dicts(conn.execute(f"SELECT * FROM escalations{where} ORDER BY id", params))
+
+
+# --- the risk map, venues, retention, daily reports and the audit export (migration 9): rows written by the station's
+# writer (write_row), the purge run through it (StorageWriter.call), the rest read on any connection
+
+
+def _write_risk_row(conn: sqlite3.Connection, row: Row) -> bool:
+    """Write one row of core/risk_data.py or core/venue_data.py (inside the caller's transaction); False otherwise."""
+    from groundstation.core.risk_data import RiskInputRow, RiskLevelRow
+    from groundstation.core.venue_data import VenueCountRow
+
+    if isinstance(row, RiskLevelRow):
+        conn.execute("INSERT INTO risk_levels (area_id, kind, at_s, level, previous, reasons_json, values_json, trigger)"
+                     " VALUES (?,?,?,?,?,?,?,?)",
+                     (row.area_id, row.kind, row.at_s, row.level, row.previous, _json(list(row.reasons)),
+                      _json(dict(row.values)), row.trigger))
+    elif isinstance(row, RiskInputRow):
+        conn.execute("INSERT OR IGNORE INTO risk_inputs (input_id, at_s, unit_id, by, cases, close_contacts, lockdown,"
+                     " note) VALUES (?,?,?,?,?,?,?,?)",
+                     (row.input_id, row.at_s, row.unit_id, row.by, row.cases, row.close_contacts,
+                      None if row.lockdown is None else int(row.lockdown), row.note))
+    elif isinstance(row, VenueCountRow):
+        conn.execute("INSERT INTO venue_counts (venue_id, entrance_id, at_s, entered, exited, occupancy, limit_persons,"
+                     " over_limit, note) VALUES (?,?,?,?,?,?,?,?,?)",
+                     (row.venue_id, row.entrance_id, row.at_s, row.entered, row.exited, row.occupancy,
+                      row.limit_persons, int(row.over_limit), row.note))
+    else:
+        return False
+    return True
+
+
+def _risk_level_dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    rows = _dicts(cur)
+    for r in rows:
+        r["reasons"] = json.loads(r.pop("reasons_json"))
+        r["values"] = json.loads(r.pop("values_json"))
+    return rows
+
+
+def risk_level_rows(conn: sqlite3.Connection, area_id: str | None = None, *, since_s: float | None = None,
+                    until_s: float | None = None) -> list[dict[str, Any]]:
+    """Every recorded level change (the map's history), oldest first; optionally one area's, within [since, until)."""
+    where, params = StorageReader._where(None, {"area_id": area_id})
+    for clause, value in ((" at_s >= ?", since_s), (" at_s < ?", until_s)):
+        if value is not None:
+            where, params = (where + " AND" if where else " WHERE") + clause, params + (value,)
+    return _risk_level_dicts(conn.execute(f"SELECT * FROM risk_levels{where} ORDER BY at_s, id", params))
+
+
+def risk_levels_at(conn: sqlite3.Connection, at_s: float) -> dict[str, dict[str, Any]]:
+    """Each area's level as it was at `at_s` (its last change before then): the map at a point of its history."""
+    return {r["area_id"]: r for r in _risk_level_dicts(conn.execute(
+        "SELECT * FROM risk_levels WHERE id IN (SELECT max(id) FROM risk_levels WHERE at_s <= ? GROUP BY area_id)"
+        " ORDER BY area_id", (at_s,)))}
+
+
+def risk_input_rows(conn: sqlite3.Connection, *, since_s: float | None = None) -> list[dict[str, Any]]:
+    rows = _dicts(conn.execute("SELECT * FROM risk_inputs WHERE at_s >= ? ORDER BY at_s, rowid",
+                               (since_s if since_s is not None else float("-inf"),)))
+    for r in rows:
+        r["lockdown"] = None if r["lockdown"] is None else bool(r["lockdown"])
+    return rows
+
+
+def risk_history(conn: sqlite3.Connection, since_s: float):
+    """What the risk map needs from before a start (core/risk_data.RiskLoaded): gatherings that started since `since_s`
+    or are still open, fever hints since then, every health official's input (lockdowns hold until lifted) and each
+    area's last recorded level."""
+    from groundstation.core.crowds import GatheringRow
+    from groundstation.core.risk_data import RiskInputRow, RiskLoaded
+
+    gatherings = tuple(
+        GatheringRow(r["gathering_id"], r["zone_id"], r["updated_at_s"], r["status"], r["started_at_s"], r["count"],
+                     r["peak_count"], r["capacity_persons"], r["reason"], r["ended_at_s"])
+        for r in _dicts(conn.execute("SELECT * FROM gatherings WHERE started_at_s >= ? OR status = 'gathering'"
+                                     " ORDER BY started_at_s", (since_s,))))
+    alerts = tuple(
+        AlertRow(r["alert_id"], r["at_s"], r["kind"], r["severity"], r["text"], r["zone_id"], r["vehicle_id"],
+                 r["response_id"], json.loads(r["data_json"]))
+        for r in _dicts(conn.execute("SELECT * FROM alerts WHERE kind = 'fever_hint' AND at_s >= ? ORDER BY at_s",
+                                     (since_s,))))
+    inputs = tuple(RiskInputRow(r["input_id"], r["at_s"], r["unit_id"], r["by"], r["cases"], r["close_contacts"],
+                                r["lockdown"], r["note"]) for r in risk_input_rows(conn))
+    levels = {area: r["level"] for area, r in risk_levels_at(conn, float("inf")).items()}
+    return RiskLoaded(gatherings, alerts, inputs, levels)
+
+
+def venue_count_rows(conn: sqlite3.Connection, venue_id: str | None = None, *, since_s: float | None = None,
+                     until_s: float | None = None) -> list[dict[str, Any]]:
+    """Oldest first."""
+    where, params = StorageReader._where(None, {"venue_id": venue_id})
+    for clause, value in ((" at_s >= ?", since_s), (" at_s < ?", until_s)):
+        if value is not None:
+            where, params = (where + " AND" if where else " WHERE") + clause, params + (value,)
+    rows = _dicts(conn.execute(f"SELECT * FROM venue_counts{where} ORDER BY at_s, id", params))
+    for r in rows:
+        r["over_limit"] = bool(r["over_limit"])
+    return rows
+
+
+# retention: kind of record -> (table, its time column, default days; 0 keeps it for ever). Thermal readings (screening
+# hints about people) and positions are kept shortest; the audit trail (commands, inputs, acknowledgements) longest.
+RETENTION: dict[str, tuple[str, str, float]] = {
+    "thermal_readings": ("thermal_readings", "at_s", 14.0),
+    "crowd_observations": ("crowd_observations", "at_s", 30.0),
+    "view_counts": ("view_counts", "at_s", 30.0),
+    "zone_counts": ("zone_counts", "at_s", 90.0),
+    "venue_counts": ("venue_counts", "at_s", 90.0),
+    "stream_status": ("stream_status", "at_s", 90.0),
+    "events": ("events", "at_s", 180.0),
+    "gatherings": ("gatherings", "started_at_s", 365.0),
+    "responses": ("responses", "started_at_s", 365.0),
+    "response_steps": ("response_steps", "at_s", 365.0),
+    "broadcasts": ("broadcasts", "requested_at_s", 365.0),
+    "alerts": ("alerts", "at_s", 365.0),
+    "notices": ("notices", "created_at_s", 365.0),
+    "deliveries": ("deliveries", "requested_at_s", 365.0),
+    "escalations": ("escalations", "at_s", 365.0),
+    "link_changes": ("link_changes", "at_s", 365.0),
+    "mission_runs": ("mission_runs", "created_at_s", 730.0),
+    "patrol_runs": ("patrol_runs", "planned_at_s", 730.0),
+    "risk_levels": ("risk_levels", "at_s", 1825.0),
+    "risk_inputs": ("risk_inputs", "at_s", 1825.0),
+    "notice_acks": ("notice_acks", "at_s", 1825.0),
+    "alert_acks": ("alert_acks", "acked_at_s", 1825.0),
+    "commands": ("commands", "requested_at_s", 1825.0),
+}
+
+
+def purge(conn: sqlite3.Connection, rules: dict[str, float], now_s: float) -> list[dict[str, Any]]:
+    """Delete the rows older than each rule's days (0: none) in one transaction, and record each rule that deleted
+    something in the purges table (what, when, by which rule, how many). Returns those records."""
+    done: list[dict[str, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for rule, days in rules.items():
+            if rule not in RETENTION:
+                raise StorageError(f"no retention rule for {rule!r}")
+            if days <= 0:
+                continue
+            table, column, _ = RETENTION[rule]
+            cutoff = now_s - days * 86_400.0
+            deleted = conn.execute(f"DELETE FROM {table} WHERE {column} < ?", (cutoff,)).rowcount
+            if deleted:
+                conn.execute("INSERT INTO purges (at_s, rule, table_name, days, cutoff_s, rows_deleted)"
+                             " VALUES (?,?,?,?,?,?)", (now_s, rule, table, days, cutoff, deleted))
+                done.append({"at_s": now_s, "rule": rule, "table_name": table, "days": days, "cutoff_s": cutoff,
+                             "rows_deleted": deleted})
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return done
+
+
+def purge_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every recorded purge, oldest first."""
+    return _dicts(conn.execute("SELECT * FROM purges ORDER BY at_s, id"))
+
+
+def time_span(conn: sqlite3.Connection) -> tuple[float | None, float | None]:
+    """The first and last time anything was recorded (the event log, the commands), or (None, None)."""
+    row = conn.execute("SELECT min(t), max(t) FROM (SELECT min(at_s) AS t FROM events UNION ALL SELECT max(at_s) FROM"
+                       " events UNION ALL SELECT min(requested_at_s) FROM commands UNION ALL SELECT"
+                       " max(requested_at_s) FROM commands)").fetchone()
+    return row[0], row[1]
+
+
+def day_records(conn: sqlite3.Connection, start_s: float, end_s: float) -> dict[str, list[dict[str, Any]]]:
+    """Everything a daily report shows for [start_s, end_s): each list oldest first."""
+    span = (start_s, end_s)
+
+    def rows(sql: str, params: tuple[Any, ...] = span) -> list[dict[str, Any]]:
+        out = _dicts(conn.execute(sql, params))
+        for r in out:
+            for key in ("data_json", "params_json"):
+                if key in r:
+                    r[key[:-5]] = json.loads(r.pop(key))
+        return out
+
+    responses = rows("SELECT * FROM responses WHERE started_at_s >= ? AND started_at_s < ? ORDER BY started_at_s")
+    ids = tuple(r["response_id"] for r in responses)
+    marks = ", ".join("?" * len(ids))
+    alerts = rows("SELECT * FROM alerts WHERE at_s >= ? AND at_s < ? ORDER BY at_s, rowid")
+    alert_ids = tuple(a["alert_id"] for a in alerts)
+    alert_marks = ", ".join("?" * len(alert_ids))
+    return {
+        "schedules": _dicts(conn.execute("SELECT schedule_id, name, zone_file, plan_json, interval_s, cron FROM"
+                                         " schedules ORDER BY name")),
+        "patrol_runs": rows("SELECT * FROM patrol_runs WHERE (planned_at_s >= ? AND planned_at_s < ?) OR"
+                            " (launched_at_s IS NOT NULL AND launched_at_s < ? AND coalesce(ended_at_s, ?) >= ?)"
+                            " ORDER BY planned_at_s, rowid", (start_s, end_s, end_s, end_s, start_s)),
+        "gatherings": rows("SELECT * FROM gatherings WHERE started_at_s < ? AND coalesce(ended_at_s, ?) >= ?"
+                           " ORDER BY started_at_s", (end_s, end_s, start_s)),
+        "responses": responses,
+        "response_steps": rows(f"SELECT * FROM response_steps WHERE response_id IN ({marks}) ORDER BY id", ids)
+        if ids else [],
+        "alerts": alerts,
+        "thermal_readings": rows("SELECT * FROM thermal_readings WHERE at_s >= ? AND at_s < ? ORDER BY at_s, id"),
+        "risk_levels": _risk_level_dicts(conn.execute(
+            "SELECT * FROM risk_levels WHERE at_s >= ? AND at_s < ? ORDER BY at_s, id", span)),
+        "risk_inputs": [r for r in risk_input_rows(conn, since_s=start_s) if r["at_s"] < end_s],
+        "notices": rows(f"SELECT * FROM notices WHERE alert_id IN ({alert_marks}) ORDER BY created_at_s",
+                        alert_ids) if alert_ids else [],
+        "notice_acks": rows(f"SELECT * FROM notice_acks WHERE alert_id IN ({alert_marks}) ORDER BY at_s",
+                            alert_ids) if alert_ids else [],
+        "alert_acks": rows(f"SELECT * FROM alert_acks WHERE alert_id IN ({alert_marks}) ORDER BY acked_at_s",
+                           alert_ids) if alert_ids else [],
+        "zone_counts": rows("SELECT zone_id, at_s, count, capacity_persons, over_capacity FROM zone_counts"
+                            " WHERE at_s >= ? AND at_s < ? ORDER BY at_s, id"),
+        "crowd_observations": rows("SELECT at_s, lat_deg, lon_deg, count, zone_id FROM crowd_observations"
+                                   " WHERE at_s >= ? AND at_s < ? ORDER BY at_s, id"),
+        "venue_counts": venue_count_rows(conn, since_s=start_s, until_s=end_s),
+        "grid_units": grid_unit_rows(conn),
+        "events": rows("SELECT at_s FROM events WHERE at_s >= ? AND at_s < ? LIMIT 1"),
+    }
+
+
+def audit_rows(conn: sqlite3.Connection, from_s: float, to_s: float) -> list[dict[str, Any]]:
+    """The audit trail in [from_s, to_s), oldest first, one shape for every kind: `record` (command, alert_ack,
+    notice_ack, risk_input, purge), `at_s`, `who`, `what`, `decision`, `detail` (the row's other fields)."""
+    out: list[dict[str, Any]] = []
+    span = (from_s, to_s)
+    for r in _dicts(conn.execute("SELECT * FROM commands WHERE requested_at_s >= ? AND requested_at_s < ?"
+                                 " ORDER BY requested_at_s, id", span)):
+        params = json.loads(r.pop("params_json"))
+        out.append({"record": "command", "at_s": r["requested_at_s"], "who": r["requested_by"],
+                    "what": f"{r['action']} {r['vehicle_id']}".strip(), "decision": r["decision"],
+                    "detail": {**{k: v for k, v in r.items() if k not in ("id", "requested_at_s", "requested_by")},
+                               "params": params}})
+    for r in _dicts(conn.execute("SELECT * FROM alert_acks WHERE acked_at_s >= ? AND acked_at_s < ?", span)):
+        out.append({"record": "alert_ack", "at_s": r["acked_at_s"], "who": r["acked_by"],
+                    "what": f"acknowledged alert {r['alert_id']}", "decision": "", "detail": r})
+    for r in _dicts(conn.execute("SELECT * FROM notice_acks WHERE at_s >= ? AND at_s < ?", span)):
+        out.append({"record": "notice_ack", "at_s": r["at_s"], "who": r["by"],
+                    "what": f"acknowledged notice {r['notice_id']}", "decision": r["via"], "detail": r})
+    for r in risk_input_rows(conn, since_s=from_s):
+        if r["at_s"] < to_s:
+            out.append({"record": "risk_input", "at_s": r["at_s"], "who": r["by"],
+                        "what": f"risk input for {r['unit_id']}", "decision": "", "detail": r})
+    for r in _dicts(conn.execute("SELECT * FROM purges WHERE at_s >= ? AND at_s < ?", span)):
+        out.append({"record": "purge", "at_s": r["at_s"], "who": "station (retention)",
+                    "what": f"purged {r['rows_deleted']} {r['table_name']} row(s) older than {r['days']:g} days",
+                    "decision": r["rule"], "detail": r})
+    out.sort(key=lambda d: (d["at_s"], d["record"]))
+    return out
+
+
+# --- MBTiles: local map tiles for the web map (read-only; the file is made by a tile tool, never written here) ---
+
+def open_mbtiles(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to an MBTiles file (sqlite3.OperationalError when it cannot be opened as one)."""
+    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, check_same_thread=False)
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def mbtiles_metadata(conn: sqlite3.Connection) -> dict[str, str]:
+    """The MBTiles `metadata` table (name -> value: format, minzoom, maxzoom, bounds, attribution, ...)."""
+    return {str(name): str(value) for name, value in conn.execute("SELECT name, value FROM metadata")}
+
+
+def mbtiles_tile(conn: sqlite3.Connection, z: int, x: int, y: int) -> bytes | None:
+    """The tile at zoom z, column x, row y counted from the north (XYZ, as web maps ask), or None. MBTiles numbers
+    rows from the south (TMS), so the row looked up is 2^z - 1 - y."""
+    row = conn.execute("SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
+                       (z, x, (1 << z) - 1 - y)).fetchone()
+    return None if row is None else bytes(row[0])

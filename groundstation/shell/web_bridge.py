@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -27,7 +28,7 @@ from groundstation.shell import schedules, storage
 from groundstation.shell.storage import StorageReader
 from missions.geo import enu_to_latlon
 from web.errors import Conflict, InvalidInput, NotFound, StationUnavailable
-from web.port import RECORD_KINDS, Acknowledgement, FeedItem, Outcome, ScheduleRequest, User
+from web.port import RECORD_KINDS, ZONE_POLICIES, Acknowledgement, FeedItem, Outcome, ScheduleRequest, User
 from web.server import WebServer
 from web.settings import ServerSettings
 
@@ -74,19 +75,25 @@ class _Connections:
 
 
 class StationBridge:
-    """web.port.StationPort over a running Station."""
+    """web.port.StationPort over a running Station. `mbtiles`: an MBTiles file of map tiles to offer (default: the
+    config's [web] tiles_mbtiles, once config.py has that setting)."""
 
-    def __init__(self, station: Any, config: StationConfig):
+    def __init__(self, station: Any, config: StationConfig, mbtiles: str | Path | None = None):
         self._station = station
         self._config = config
         self._db = Path(config.station.storage_path)
         self._conns = _Connections(self._db)
         self._layout = _layout(config)
+        self._zones_lock = threading.Lock()
         grid = config.counting
         self._grid = None if grid.grid_origin is None else (grid.grid_origin[0], grid.grid_origin[1], grid.grid_cell_m)
+        path = mbtiles if mbtiles is not None else getattr(config.web, "tiles_mbtiles", None)
+        self._tiles = None if path is None else MbtilesTiles(Path(path))
 
     def close(self) -> None:
         self._conns.close()
+        if self._tiles is not None:
+            self._tiles.close()
 
     def view(self) -> dict[str, Any]:
         view = self._station.view()
@@ -177,6 +184,174 @@ class StationBridge:
             raise NotFound(str(exc)) from None
 
 
+    # --- video, counting zones, tiles -------------------------------------------------------------------------
+
+    def video_sources(self) -> list[dict[str, Any]]:
+        """The vision workers' own MJPEG addresses, as the station learnt them from their VideoServing records
+        (Station.video_sources; a station without it has no video to offer)."""
+        sources = getattr(self._station, "video_sources", None)
+        if sources is None:
+            return []
+        cameras = {c.id: c.vehicle_id for c in self._config.cameras}
+        return [{"stream_id": sid, "vehicle_id": cameras.get(sid, ""), "url": url}
+                for sid, url in sorted(sources().items()) if url]
+
+    def zones_document(self) -> dict[str, Any]:
+        path = self._config.counting.zones_file
+        if path is None:
+            return {"type": "FeatureCollection", "features": [], "editable": False,
+                    "why": "the station has no [counting] zones_file to store zones in"}
+        with self._zones_lock:
+            text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".kml":
+            doc = self.parse_zones(text, path.name)
+            return {**doc, "editable": False, "stored": str(path),
+                    "why": f"the counting zones file {path.name} is KML: edit it with a GIS tool, or make the station "
+                           "read a GeoJSON file ([counting] zones_file) to edit zones on the map"}
+        return {"type": "FeatureCollection", "features": zone_features(json.loads(text)), "editable": True,
+                "stored": str(path)}
+
+    def parse_zones(self, text: str, filename: str) -> dict[str, Any]:
+        """GeoJSON: its features, each with its id; KML: its counting zones as GeoJSON features."""
+        from missions.areas import counting_zones_from_text
+        from missions.errors import ZoneError
+
+        try:
+            zones = counting_zones_from_text(text, filename)
+        except ZoneError as exc:
+            raise InvalidInput(f"{filename}: {exc}") from None
+        if filename.lower().endswith(".kml"):
+            return {"type": "FeatureCollection", "features": [_zone_feature(z) for z in zones]}
+        return {"type": "FeatureCollection", "features": zone_features(json.loads(text))}
+
+    def save_zones(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """Checked with the station's own parser (every polygon a counting zone with its capacity; policy one of
+        web.port.ZONE_POLICIES), then written over [counting] zones_file (the previous file kept as .bak). Applied
+        at once when the station can reload its zones (Station.reload_zones), else at its next start."""
+        from missions.areas import counting_zones_from_text
+        from missions.errors import ZoneError
+
+        path = self._config.counting.zones_file
+        if path is None or path.suffix.lower() == ".kml":
+            raise Conflict(self.zones_document()["why"])
+        features = list(document.get("features") or []) if isinstance(document, Mapping) else []
+        for f in features:
+            props = f.get("properties") if isinstance(f, Mapping) else None
+            policy = props.get("policy") if isinstance(props, Mapping) else None
+            if policy is not None and policy not in ZONE_POLICIES:
+                raise InvalidInput(f"zone {f.get('id')!r}: policy must be one of {', '.join(ZONE_POLICIES)}")
+        text = json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1)
+        try:
+            zones = counting_zones_from_text(text, path.name)
+        except ZoneError as exc:
+            raise InvalidInput(str(exc)) from None
+        with self._zones_lock:
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            tmp.write_text(text + "\n", encoding="utf-8")
+            if path.exists():
+                os.replace(path, path.with_name(path.name + ".bak"))
+            os.replace(tmp, path)
+            self._layout = _layout(self._config)
+        reload = getattr(self._station, "reload_zones", None)
+        applied = False
+        if reload is not None:
+            reload()
+            applied = True
+        log.info("web map: %d counting zone(s) stored in %s%s", len(zones), path, "" if applied else
+                 " (counted from the station's next start)")
+        return {"stored": str(path), "zones": len(zones), "applied": applied,
+                "message": f"{len(zones)} zone(s) stored in {path.name}; "
+                           + ("the station counts them now" if applied else
+                              "the station counts them from its next start (it cannot reload zones while running)")}
+
+    def tiles(self) -> dict[str, Any] | None:
+        return None if self._tiles is None else self._tiles.info
+
+    def tile(self, z: int, x: int, y: int) -> bytes | None:
+        return None if self._tiles is None else self._tiles.tile(z, x, y)
+
+
+def zone_features(doc: Any) -> list[dict[str, Any]]:
+    """The features of a GeoJSON zone document, each with the id the station's parser gives it (its own, else
+    "zone-<index>", as missions.zone does), so that edits keep zones' ids."""
+    if not isinstance(doc, dict):
+        raise InvalidInput("not a GeoJSON object")
+    if doc.get("type") == "FeatureCollection":
+        features = doc.get("features") or []
+    elif doc.get("type") == "Feature":
+        features = [doc]
+    else:
+        features = [{"type": "Feature", "geometry": doc, "properties": {}}]
+    out = []
+    for i, f in enumerate(features):
+        if not isinstance(f, dict):
+            raise InvalidInput(f"feature {i}: not a GeoJSON Feature")
+        props = f.get("properties") or {}
+        given = f.get("id", props.get("id") if isinstance(props, dict) else None)
+        out.append({**f, "id": f"zone-{i}" if given is None or str(given).strip() == "" else str(given)})
+    return out
+
+
+def _zone_feature(zone: Any) -> dict[str, Any]:
+    """A missions.areas.CountingZone as a GeoJSON feature (MultiPolygon of its parts, holes kept)."""
+    polygons = [[[[p.lon_deg, p.lat_deg] for p in (*part.exterior, part.exterior[0])]]
+                + [[[p.lon_deg, p.lat_deg] for p in (*hole, hole[0])] for hole in part.holes]
+                for part in zone.parts]
+    props: dict[str, Any] = {"name": zone.name, "capacity": zone.capacity_persons}
+    if zone.dwell_s is not None:
+        props["dwell_s"] = zone.dwell_s
+    return {"type": "Feature", "id": zone.zone_id, "properties": props,
+            "geometry": {"type": "MultiPolygon", "coordinates": polygons}}
+
+
+class MbtilesTiles:
+    """Raster map tiles from an MBTiles file (the SQL is storage.py's); one read-only connection, shared."""
+
+    MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+    def __init__(self, path: Path):
+        self._lock = threading.Lock()
+        self._conn = None
+        self.info: dict[str, Any] | None = None
+        try:
+            self._conn = storage.open_mbtiles(path)
+            meta = storage.mbtiles_metadata(self._conn)
+        except sqlite3.Error as exc:
+            log.error("web map: cannot read the MBTiles file %s: %s; no local tiles", path, exc)
+            return
+        fmt = meta.get("format", "png").lower()
+        if fmt not in self.MEDIA_TYPES:
+            log.error("web map: MBTiles %s holds %s tiles; the map takes raster png, jpg or webp tiles", path, fmt)
+            return
+        bounds = None
+        try:
+            west, south, east, north = (float(v) for v in meta["bounds"].split(","))
+            bounds = [[south, west], [north, east]]
+        except (KeyError, ValueError):
+            pass
+        self.info = {"format": fmt, "media_type": self.MEDIA_TYPES[fmt], "min_zoom": _int(meta.get("minzoom"), 0),
+                     "max_zoom": _int(meta.get("maxzoom"), 19), "attribution": meta.get("attribution", ""),
+                     "bounds": bounds, "name": meta.get("name", path.stem)}
+
+    def tile(self, z: int, x: int, y: int) -> bytes | None:
+        if self.info is None or self._conn is None:
+            return None
+        with self._lock:
+            return storage.mbtiles_tile(self._conn, z, x, y)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return default
+
+
 class DatabaseUsers:
     """web.port.UserStore in the station database (migration 6's users table)."""
 
@@ -239,8 +414,9 @@ def server_settings(config: StationConfig, port: int | None = None, **overrides:
 class StationWeb:
     """The web server of a running station and what it holds open; `stop()` never touches the station."""
 
-    def __init__(self, station: Any, config: StationConfig, port: int | None = None, **kwargs: Any):
-        self.bridge = StationBridge(station, config)
+    def __init__(self, station: Any, config: StationConfig, port: int | None = None, *,
+                 mbtiles: str | Path | None = None, **kwargs: Any):
+        self.bridge = StationBridge(station, config, mbtiles)
         self.users = DatabaseUsers(config.station.storage_path)
         self.server = WebServer(self.bridge, self.users, server_settings(config, port), **kwargs)
 

@@ -133,3 +133,45 @@ def test_drone_worker_plans_bands_from_the_pose_loops_a_short_clip_and_counts_wi
     assert all(f.count_method == "detections" and f.count_estimate is not None for f in frames)
     busy = [f for f in frames if f.count_in_view >= 5]
     assert busy and all(f.count_sigma > 0 for f in busy)
+
+
+def test_a_worker_serves_its_analysed_frames_with_the_boxes_drawn_as_mjpeg_until_it_dies():
+    import cv2
+    import numpy as np
+    import requests
+
+    from vision.mjpeg import VideoServing, read_parts
+
+    need(MODEL), need(PETS)
+    detector = DetectorConfig(model_path=MODEL, imgsz=480, cache_dir=CACHE)
+    workers = VisionWorkers()
+    workers.start(StreamSpec("cam", str(PETS), "d1", detector, tiles="off", realtime=True, analyses_per_s=4))  # waits in stop.wait()
+    try:
+        records = collect(workers, lambda rs: any(isinstance(r, VideoServing) for r in rs)
+                          and any(isinstance(r, FrameResult) and r.detections for r in rs))
+        (serving,) = [r for r in records if isinstance(r, VideoServing)]
+        assert serving.stream_id == "cam" and serving.url.startswith("http://127.0.0.1:")
+        assert len(pickle.dumps(serving)) < 1000, "an address, never a frame"
+        assert requests.get(serving.url.rsplit("/", 2)[0] + "/stream.mjpeg", timeout=10).status_code == 404, \
+            "the address's token is needed"
+        response = requests.get(serving.url, stream=True, timeout=30)
+        assert response.status_code == 200
+        parts = read_parts(response.raw)
+        seen = [next(parts) for _ in range(3)]
+        records += workers.poll(0.5)
+        results = {r.frame_index: r for r in records if isinstance(r, FrameResult)}
+        matched = [(h, jpeg, results[int(h["x-frame-index"])]) for h, jpeg in seen
+                   if int(h["x-frame-index"]) in results and results[int(h["x-frame-index"])].detections]
+        assert matched, "a served frame whose result has detections"
+        headers, jpeg, result = matched[0]
+        assert float(headers["x-timestamp"]) == pytest.approx(result.capture_time_s, abs=1e-5)
+        assert abs(result.capture_time_s - time.time()) < 60, "a real-time replay is stamped with wall-clock time"
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        d = max(result.detections, key=lambda d: d.x2_px - d.x1_px)
+        edge = image[int(d.y1_px), int(d.x1_px) + 3:int(d.x2_px) - 2].astype(float).mean(axis=0)
+        assert np.abs(edge - (0, 200, 255)).max() < 60, f"the box's top edge is drawn: {edge}"
+        workers._procs["cam"].kill()
+        rest = list(parts)  # the stream ends with the process, without an error
+        assert len(rest) < 1000
+    finally:
+        workers.stop(timeout_s=5)

@@ -4,6 +4,7 @@ sessions, the OpenAPI document. What the real station does with the requests: te
 from __future__ import annotations
 
 import copy
+import json
 import re
 
 import pytest
@@ -23,9 +24,14 @@ BODIES = {
     "acknowledge": {"note": "seen"},
     "add_schedule": {"name": "new-patrol", "zone": ZONE, "pattern": "lawnmower", "alt_m": 30, "interval_s": 600},
     "add_user": {"name": "newbie", "role": "viewer", "password": "another long password"},
+    "start_patrol": {},
+    "broadcast": {"zone": "plaza"},
+    "put_zone": {"name": "market", "capacity": 40, "policy": "approve", "geometry": ZONE["features"][0]["geometry"]},
+    "import_zones": {"filename": "more.geojson", "text": json.dumps({"type": "FeatureCollection", "features": [
+        {**ZONE["features"][0], "id": "square", "properties": {"name": "square", "capacity": 9}}]})},
 }
 PARAMS = {"vehicle_id": "v1", "response_id": "resp-1", "alert_id": "a1", "schedule_id": "s-old", "name": "spare",
-          "kind": "events"}
+          "kind": "events", "zone_id": "plaza"}
 PROTECTED = [ep for ep in ENDPOINTS if ep.role is not None]
 CHANGING = [ep for ep in PROTECTED if ep.changes_state]
 
@@ -59,7 +65,8 @@ def changeable(site) -> dict:
     """Everything a request could change (compared before and after a refused one)."""
     st = site.station
     return copy.deepcopy({"commands": st.commands, "acks": st.acks, "schedules": st.schedule_rows,
-                          "users": [(u.name, u.role, u.password_hash) for u in site.users.all()]})
+                          "users": [(u.name, u.role, u.password_hash) for u in site.users.all()],
+                          "zones": st.zone_features})
 
 
 @pytest.mark.parametrize("ep", PROTECTED, ids=lambda ep: f"{ep.method} {ep.path}")
@@ -202,6 +209,22 @@ MALFORMED = [
     ("add_schedule", {**BODIES["add_schedule"], "cron": "0 * * * *"}, 400, "invalid_input"),
     ("add_schedule", {**BODIES["add_schedule"], "alt_m": -5}, 400, "invalid_input"),
     ("add_schedule", {**BODIES["add_schedule"], "zone": {"type": "Point"}}, 400, "invalid_input"),
+    ("start_patrol", {"vehicle_id": ""}, 400, "invalid_input"),
+    ("start_patrol", {"vehicle": "v1"}, 400, "invalid_input"),
+    ("broadcast", {}, 400, "invalid_input"),
+    ("broadcast", {"zone": "plaza", "messages": {"en": "go home"}}, 400, "invalid_input"),
+    ("broadcast", {"messages": {}}, 400, "invalid_input"),
+    ("broadcast", {"messages": {"English!": "go home"}}, 400, "invalid_input"),
+    ("broadcast", {"messages": {"en": ""}}, 400, "invalid_input"),
+    ("broadcast", {"zone": "plaza", "repeat": 0}, 400, "invalid_input"),
+    ("broadcast", {"zone": "plaza", "repeat": "3"}, 400, "invalid_input"),
+    ("put_zone", {**BODIES["put_zone"], "policy": "shoot"}, 400, "invalid_input"),
+    ("put_zone", {**BODIES["put_zone"], "capacity": -1}, 400, "invalid_input"),
+    ("put_zone", {**BODIES["put_zone"], "geometry": {"type": "Point", "coordinates": [112.4, 23.0]}}, 400,
+     "invalid_input"),
+    ("put_zone", {k: v for k, v in BODIES["put_zone"].items() if k != "capacity"}, 400, "invalid_input"),
+    ("import_zones", {**BODIES["import_zones"], "filename": "zones.shp"}, 400, "invalid_input"),
+    ("import_zones", {**BODIES["import_zones"], "text": "not json"}, 400, "invalid_input"),
 ]
 
 
@@ -221,6 +244,8 @@ def test_a_malformed_body_gets_a_clear_4xx_and_changes_nothing(site, handler, bo
 
 @pytest.mark.parametrize("path, body", [
     ("/api/vehicles/nope/commands", {"action": "rtl"}),
+    ("/api/vehicles/nope/broadcast", {"zone": "plaza"}),
+    ("/api/schedules/s-old/start", {"vehicle_id": "nope"}),
     ("/api/responses/nope/decision", {"action": "approve"}),
     ("/api/alerts/nope/ack", {}),
 ])
@@ -325,3 +350,95 @@ def test_map_tiles_none_by_default_local_folder_or_an_allowed_online_url(passwor
     viewer = online.client("viewer")
     assert viewer.get("/api/layout").json["tiles"]["url"] == url
     assert "img-src 'self' data: https://tiles.example.org" in viewer.get("/").headers["Content-Security-Policy"]
+
+
+def test_an_operator_starts_a_schedules_patrol_now_through_the_station(site):
+    client = site.client("operator")
+    h = {"X-CSRFToken": client.csrf}
+    r = client.post("/api/schedules/s-old/start", json={}, headers=h)
+    assert r.status_code == 200 and r.json["outcome"]["status"] == "accepted"
+    r = client.post("/api/schedules/old/start", json={"vehicle_id": "v2"}, headers=h)
+    assert r.status_code == 200 and r.json["outcome"]["status"] == "accepted"
+    asked = [(c["vehicle_id"], c["action"], c["params"], c["requested_by"]) for c in site.station.commands]
+    assert asked == [("", "start_patrol", {"schedule": "s-old"}, "web:operator"),
+                     ("v2", "start_patrol", {"schedule": "old"}, "web:operator")]
+
+
+def test_a_patrol_the_station_refuses_to_start_is_answered_with_its_reason(site):
+    client = site.client("operator")
+    r = client.post("/api/schedules/nothing/start", json={}, headers={"X-CSRFToken": client.csrf})
+    assert r.status_code == 200
+    assert r.json["outcome"]["status"] == "refused_by_station"
+    assert r.json["outcome"]["reason"] == "no patrol schedule with id or name 'nothing'"
+
+
+@pytest.mark.parametrize("body, args", [
+    ({"zone": "plaza"}, {"zone": "plaza"}),
+    ({"zone": "plaza", "repeat": 2}, {"zone": "plaza", "repeat": 2}),
+    ({"messages": {"zh-cmn": "请戴口罩", "en": "wear a mask"}}, {"messages": {"zh-cmn": "请戴口罩", "en": "wear a mask"}}),
+])
+def test_an_operator_broadcasts_a_message_now_through_the_station(site, body, args):
+    client = site.client("operator")
+    r = client.post("/api/vehicles/v1/broadcast", json=body, headers={"X-CSRFToken": client.csrf})
+    assert r.status_code == 200 and r.json["outcome"]["status"] == "accepted"
+    (asked,) = site.station.commands
+    assert (asked["vehicle_id"], asked["action"], asked["params"], asked["requested_by"]) == (
+        "v1", "broadcast", args, "web:operator")
+
+
+def test_the_video_list_gives_the_maps_own_addresses_never_the_workers(site):
+    site.station.video = [{"stream_id": "cam v1", "vehicle_id": "v1", "url": "http://127.0.0.1:5/secret/stream.mjpeg"}]
+    listed = site.client("viewer").get("/api/video").json
+    assert listed == [{"stream_id": "cam v1", "vehicle_id": "v1", "url": "/video/cam%20v1.mjpeg"}]
+    assert site.client().get("/video/cam%20v1.mjpeg").status_code == 401
+    assert site.client("viewer").get("/video/nope.mjpeg").status_code == 404
+
+
+def test_a_viewer_reads_the_zone_file_and_an_admin_adds_replaces_and_removes_zones(site):
+    assert [f["id"] for f in site.client("viewer").get("/api/zone-file").json["features"]] == ["plaza"]
+    admin = site.client("admin")
+    h = {"X-CSRFToken": admin.csrf}
+    r = admin.put("/api/zones/market", json=BODIES["put_zone"], headers=h)
+    assert r.status_code == 200 and r.json["zones"] == 2
+    market = site.station.zone_features[-1]
+    assert market["id"] == "market" and market["properties"] == {"name": "market", "capacity": 40, "policy": "approve"}
+    assert market["geometry"] == BODIES["put_zone"]["geometry"]
+    r = admin.put("/api/zones/market", json={**BODIES["put_zone"], "capacity": 60, "policy": None, "dwell_s": 30},
+                  headers=h)
+    assert r.status_code == 200
+    assert site.station.zone_features[-1]["properties"] == {"name": "market", "capacity": 60, "dwell_s": 30.0}
+    assert admin.delete("/api/zones/market", headers=h).status_code == 200
+    assert [f["id"] for f in site.station.zone_features] == ["plaza"]
+    assert admin.delete("/api/zones/market", headers=h).status_code == 404
+    assert admin.put("/api/zones/bad id!", json=BODIES["put_zone"], headers=h).status_code == 400
+
+
+def test_an_admin_imports_zones_adding_to_or_replacing_the_file(site):
+    admin = site.client("admin")
+    h = {"X-CSRFToken": admin.csrf}
+    assert admin.post("/api/zones/import", json=BODIES["import_zones"], headers=h).status_code == 200
+    assert [f["id"] for f in site.station.zone_features] == ["plaza", "square"]
+    r = admin.post("/api/zones/import", json={**BODIES["import_zones"], "replace": True}, headers=h)
+    assert r.status_code == 200 and [f["id"] for f in site.station.zone_features] == ["square"]
+
+
+def test_zones_the_station_cannot_edit_are_a_conflict_and_nothing_changes(site):
+    site.station.zones_editable = False
+    admin = site.client("admin")
+    before = changeable(site)
+    r = admin.put("/api/zones/market", json=BODIES["put_zone"], headers={"X-CSRFToken": admin.csrf})
+    assert r.status_code == 409 and "KML" in r.json["message"]
+    assert changeable(site) == before
+
+
+def test_map_tiles_from_the_stations_mbtiles_file(site):
+    site.station.tile_set[(15, 26000, 14000)] = b"\x89PNG tile"
+    viewer = site.client("viewer")
+    tiles = viewer.get("/api/layout").json["tiles"]
+    assert tiles["kind"] == "mbtiles" and tiles["url"] == "/tiles/{z}/{x}/{y}.png" and tiles["max_zoom"] == 18
+    r = viewer.get("/tiles/15/26000/14000.png")
+    assert r.status_code == 200 and r.data == b"\x89PNG tile" and r.mimetype == "image/png"
+    assert viewer.get("/tiles/15/26000/14001.png").status_code == 404
+    assert viewer.get("/tiles/15/26000/14000.jpg").status_code == 404
+    assert viewer.get("/tiles/3/8/0.png").status_code == 404, "x beyond the zoom level"
+    assert site.client().get("/tiles/15/26000/14000.png").status_code == 401

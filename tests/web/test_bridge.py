@@ -15,7 +15,7 @@ from tests.groundstation.fakes import FakeFleet
 from tests.patrols.helpers import FENCE, ZONE
 from tests.waiting import wait_for
 from vision.records import FrameResult, PersonOnGround
-from web.errors import Conflict, NotFound
+from web.errors import Conflict, InvalidInput, NotFound
 from web.port import RECORD_KINDS
 
 PERSON = (23.0474, 112.4658)  # inside the plaza
@@ -85,3 +85,118 @@ def test_users_live_in_the_station_database(station):
         users.remove("ann")
     assert users.get("ann") is None
     users.close()
+
+
+def test_the_zones_file_is_edited_checked_by_the_stations_parser_and_kept_with_a_backup(station):
+    s, config = station
+    bridge = StationBridge(s, config)
+    doc = bridge.zones_document()
+    assert doc["editable"] and [f["id"] for f in doc["features"]] == ["plaza"]
+    market = {"type": "Feature", "id": "market", "properties": {"name": "market", "capacity": 40, "policy": "approve"},
+              "geometry": {"type": "Polygon", "coordinates": [[[112.466, 23.047], [112.467, 23.047],
+                                                               [112.467, 23.048], [112.466, 23.047]]]}}
+    before = config.counting.zones_file.read_text()
+    answer = bridge.save_zones({"type": "FeatureCollection", "features": doc["features"] + [market]})
+    assert answer["zones"] == 2 and answer["applied"] is False and "next start" in answer["message"]
+    assert [z.zone_id for z in config.counting.zones()] == ["plaza", "market"], "the station's own parser reads it"
+    assert json.loads(config.counting.zones_file.read_text())["features"][1]["properties"]["policy"] == "approve"
+    assert config.counting.zones_file.with_name("zones.geojson.bak").read_text() == before
+    assert [f["id"] for f in bridge.layout()["zones"]["features"]] == ["plaza", "market"]
+    saved = config.counting.zones_file.read_text()
+    no_capacity = {**market, "properties": {"name": "market"}}
+    with pytest.raises(InvalidInput, match="capacity"):
+        bridge.save_zones({"type": "FeatureCollection", "features": [no_capacity]})
+    with pytest.raises(InvalidInput, match="policy"):
+        bridge.save_zones({"type": "FeatureCollection", "features": [
+            {**market, "properties": {"name": "m", "capacity": 3, "policy": "ignore"}}]})
+    assert config.counting.zones_file.read_text() == saved, "nothing stored when refused"
+
+
+def test_a_station_that_reloads_its_zones_applies_them_at_once(station):
+    s, config = station
+    reloaded = []
+
+    class Reloading:
+        def __getattr__(self, name):
+            return getattr(s, name)
+
+        def reload_zones(self):
+            reloaded.append(True)
+
+    bridge = StationBridge(Reloading(), config)
+    answer = bridge.save_zones(bridge.zones_document())
+    assert answer["applied"] is True and reloaded == [True] and "counts them now" in answer["message"]
+
+
+def test_kml_zones_are_read_but_not_edited_and_an_uploaded_kml_becomes_geojson(station, tmp_path):
+    s, config = station
+    kml = tmp_path / "zones.kml"
+    kml.write_text(KML)
+    kml_config = config.model_copy(update={"counting": config.counting.model_copy(update={"zones_file": kml})})
+    bridge = StationBridge(s, kml_config)
+    doc = bridge.zones_document()
+    assert not doc["editable"] and "KML" in doc["why"]
+    (feature,) = doc["features"]
+    assert feature["properties"] == {"name": "square", "capacity": 12}
+    assert feature["geometry"]["type"] == "MultiPolygon"
+    with pytest.raises(Conflict, match="KML"):
+        bridge.save_zones(doc)
+    assert StationBridge(s, config).parse_zones(KML, "upload.kml")["features"][0]["id"] == feature["id"]
+    with pytest.raises(InvalidInput, match="upload.kml"):
+        bridge.parse_zones("<kml>", "upload.kml")
+
+
+KML = """<?xml version="1.0" encoding="UTF-8"?>
+<kml xmlns="http://www.opengis.net/kml/2.2"><Document><Placemark><name>square</name>
+<ExtendedData><Data name="capacity"><value>12</value></Data></ExtendedData>
+<Polygon><outerBoundaryIs><LinearRing><coordinates>112.4654,23.0472 112.4662,23.0472 112.4662,23.0477 112.4654,23.0472
+</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark></Document></kml>"""
+
+
+def make_mbtiles(path, tiles: dict, metadata: dict) -> None:
+    """A small MBTiles file (the format's two tables; rows numbered from the south, TMS)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
+        conn.execute("CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB)")
+        conn.executemany("INSERT INTO metadata VALUES (?, ?)", metadata.items())
+        conn.executemany("INSERT INTO tiles VALUES (?, ?, ?, ?)", [(z, x, row, data) for (z, x, row), data in tiles.items()])
+    conn.close()
+
+
+def test_mbtiles_tiles_are_handed_over_in_xyz_numbering(station, tmp_path):
+    s, config = station
+    path = tmp_path / "city.mbtiles"
+    make_mbtiles(path, {(2, 1, 2): b"\x89PNG z2", (16, 53000, 28000): b"\x89PNG z16"},
+                 {"format": "png", "minzoom": "2", "maxzoom": "16", "bounds": "112.4,23.0,112.5,23.1",
+                  "attribution": "survey office"})
+    bridge = StationBridge(s, config, mbtiles=path)
+    assert bridge.tiles() == {"format": "png", "media_type": "image/png", "min_zoom": 2, "max_zoom": 16,
+                              "attribution": "survey office", "bounds": [[23.0, 112.4], [23.1, 112.5]], "name": "city"}
+    assert bridge.tile(2, 1, 1) == b"\x89PNG z2", "TMS row 2 at zoom 2 is XYZ row 1"
+    assert bridge.tile(16, 53000, (1 << 16) - 1 - 28000) == b"\x89PNG z16"
+    assert bridge.tile(2, 1, 2) is None
+    bridge.close()
+    assert StationBridge(s, config).tiles() is None, "no MBTiles: no tiles"
+    vector = tmp_path / "vector.mbtiles"
+    make_mbtiles(vector, {}, {"format": "pbf"})
+    assert StationBridge(s, config, mbtiles=vector).tiles() is None, "vector tiles are not for this map"
+    assert StationBridge(s, config, mbtiles=tmp_path / "missing.mbtiles").tiles() is None
+
+
+def test_video_sources_are_the_workers_addresses_with_their_vehicles(station):
+    s, config = station
+
+    class WithVideo:
+        def __getattr__(self, name):
+            return getattr(s, name)
+
+        def video_sources(self):
+            return {"cam-v1": "http://127.0.0.1:4000/t/stream.mjpeg", "cam-gone": None}
+
+    cam_config = config.model_copy(update={"cameras": []})
+    assert StationBridge(s, cam_config).video_sources() == [], "a station without video offers none"
+    (source,) = StationBridge(WithVideo(), cam_config).video_sources()
+    assert source == {"stream_id": "cam-v1", "vehicle_id": "", "url": "http://127.0.0.1:4000/t/stream.mjpeg"}

@@ -123,3 +123,45 @@ def test_listening_beyond_loopback_without_tls_is_warned_about(passwords, caplog
         assert any("WITHOUT TLS" in r.message for r in caplog.records)
     finally:
         server.stop()
+
+
+CHILD_REAPING = """
+import multiprocessing as mp, sys, time
+from web.fakes import FakeStation, MemoryUsers
+from web.server import WebServer
+from web.settings import ServerSettings
+
+def sleeper():
+    time.sleep(60)
+
+if __name__ == "__main__":
+    for _ in range(2):  # a web server restarted in the station's process
+        server = WebServer(FakeStation(), MemoryUsers(), ServerSettings(secret_key=b"s" * 32, port=0)).start()
+        server.stop()
+    server = WebServer(FakeStation(), MemoryUsers(), ServerSettings(secret_key=b"s" * 32, port=0)).start()
+    child = mp.get_context("spawn").Process(target=sleeper, daemon=True)
+    child.start()
+    time.sleep(1.0)
+    child.kill()
+    deadline = time.monotonic() + 10
+    while child.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.stop()
+    sys.exit(0 if child.exitcode == -9 else 1)
+"""
+
+
+@pytest.mark.slow
+def test_the_station_still_sees_its_child_processes_die_after_web_server_restarts(tmp_path):
+    """gevent's hub must not take libev's default loop, whose SIGCHLD handler would reap every child process: the
+    station would never see a killed vision worker (run in a fresh interpreter, where gevent is not imported yet)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "reaping.py"
+    script.write_text(CHILD_REAPING)
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, str(script)], cwd=root, env={"PYTHONPATH": str(root)}, timeout=120,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

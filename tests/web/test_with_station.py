@@ -145,3 +145,31 @@ def test_an_admins_schedule_is_planned_and_checked_by_the_station(served, tmp_pa
     assert admin.delete(web.url + f"api/schedules/{stored['schedule_id']}", timeout=10).status_code == 200
     assert admin.get(web.url + "api/schedules", timeout=10).json() == []
     assert json.loads(json.dumps(listed))  # JSON all the way
+
+
+def test_an_operator_starts_a_patrol_now_and_broadcasts_now_through_the_stations_checks(served):
+    station, web, config = served
+    admin, operator = login(web.url, "admin"), login(web.url, "operator")
+    body = {"name": "plaza-now", "zone": ZONE, "zone_name": "plaza", "pattern": "lawnmower", "alt_m": 20,
+            "interval_s": 3600}
+    assert admin.post(web.url + "api/schedules", json=body, timeout=30).status_code == 200
+    station.tick()  # the station reads the new schedule
+    refused = operator.post(web.url + "api/schedules/nothing-like-it/start", json={}, timeout=60).json()["outcome"]
+    assert refused["status"] == "refused_by_station" and "no patrol schedule" in refused["reason"]
+    wait_for(lambda: all(s.ready_to_arm and s.home for s in station.snapshot().values()), 90, "both vehicles ready")
+    r = operator.post(web.url + "api/schedules/plaza-now/start", json={"vehicle_id": "v2"}, timeout=60)
+    assert r.status_code == 200
+    started = r.json()["outcome"]
+    assert started["status"] == "accepted" and "launching on v2" in started["reason"], started
+    said = operator.post(web.url + "api/vehicles/v1/broadcast", json={"messages": {"en": "keep your distance"}},
+                         timeout=60).json()["outcome"]
+    assert said["status"] == "accepted" and "keep your distance" in said["reason"]
+    assert station.flush()
+    with StorageReader(config.station.storage_path) as db:
+        asked = [(c["action"], c["vehicle_id"], c["decision"]) for c in db.commands(limit=1000)
+                 if c["requested_by"] == "web:operator"]
+        wait_for(lambda: station.flush() and db.broadcasts(), 30, "the broadcast recorded")
+        (broadcast,) = db.broadcasts()
+    assert ("start_patrol", "", "refused") in asked and ("broadcast", "v1", "sent") in asked
+    assert any(a[0] == "start_patrol" and a[2] != "refused" for a in asked), asked
+    assert broadcast["vehicle_id"] == "v1" and broadcast["text"] == "keep your distance"

@@ -10,6 +10,7 @@
     seq: -1, loading: false, user: null, role: null, csrf: null,
     vehicles: {}, zones: {}, cells: [], crowds: [], responses: {}, runs: {}, missions: [], alerts: {}, acks: {},
     readings: [], broadcasts: {}, trails: {}, schedules: [], activity: [], applied: 0, reloads: 0, gaps: 0,
+    video: [], watching: null, zoneFile: null, drawing: null,
   };
   window.skyguard = S;           // for the browser tests and the curious
   let lang = localStorage.getItem("skyguard.lang") || ((navigator.language || "en").startsWith("zh") ? "zh" : "en");
@@ -96,11 +97,18 @@
     $("whoami").textContent = `${me.user} (${me.role})`;
     $("login").hidden = true; $("app").hidden = false;
     $("schedule-form").hidden = me.role !== "admin";
+    $("zone-form").hidden = $("zone-import").hidden = me.role !== "admin";
+    $("broadcast-panel").hidden = !canOperate();
     if (!map) initMap();
-    const l = await api("GET", "/api/layout");
-    if (l.ok) drawLayout(l.data);
+    await reloadLayout();
     connect();
     refreshSchedules();
+    refreshVideo();
+    refreshZoneFile();
+  }
+  async function reloadLayout() {
+    const l = await api("GET", "/api/layout");
+    if (l.ok) drawLayout(l.data);
   }
 
   // --- live updates -----------------------------------------------------------------------------------------
@@ -252,7 +260,7 @@
       const kind = o.status === "accepted" ? "accepted" : "refused";
       toast(`${label}: ${t(o.status.startsWith("refused") ? "refused" : o.status)} – ${o.reason}`, kind);
     } else if (r.ok) {
-      toast(`${label}: ${t("accepted")}`, "accepted");
+      if (!(r.data && r.data.message)) toast(`${label}: ${t("accepted")}`, "accepted");
     } else {
       toast(`${label}: ${t("refused")} (${r.status}) – ${r.data ? r.data.message : ""}`, "refused");
     }
@@ -273,13 +281,19 @@
     S.droneMarkers = {};
     setInterval(refreshCells, 5000);
     setInterval(refreshSchedules, 30000);
+    setInterval(refreshVideo, 15000);
   }
 
   function drawLayout(lay) {
     layout = lay;
     for (const k of ["fence", "grid", "zones"]) layers[k].clearLayers();
+    if (S.tileLayer) { S.tileLayer.remove(); S.tileLayer = null; }
     if (lay.tiles && lay.tiles.kind !== "none") {
-      L.tileLayer(lay.tiles.url, {maxZoom: lay.tiles.max_zoom, attribution: lay.tiles.attribution}).addTo(map).bringToBack();
+      const options = {maxZoom: lay.tiles.kind === "mbtiles" ? 20 : lay.tiles.max_zoom, attribution: lay.tiles.attribution};
+      if (lay.tiles.max_native_zoom) options.maxNativeZoom = lay.tiles.max_native_zoom;   // upscaled beyond the file's zooms
+      if (lay.tiles.min_zoom) options.minNativeZoom = lay.tiles.min_zoom;
+      if (lay.tiles.bounds) options.bounds = L.latLngBounds(lay.tiles.bounds);
+      S.tileLayer = L.tileLayer(lay.tiles.url, options).addTo(map).bringToBack();
     }
     const f = lay.geofence;
     if (f && f.inclusion) {
@@ -301,6 +315,9 @@
     const zoneSelect = $("schedule-zone");
     zoneSelect.replaceChildren(el("option", {value: ""}, "–"),
       ...lay.zones.features.map(fz => el("option", {value: fz.properties.zone_id}, fz.properties.name)));
+    $("broadcast-zone").replaceChildren(
+      ...lay.zones.features.map(fz => el("option", {value: fz.properties.zone_id}, t("zone_message", {zone: fz.properties.name}))),
+      el("option", {value: ""}, t("own_text")));
     const bounds = L.latLngBounds([]);
     if (f && f.inclusion) f.inclusion.forEach(p => bounds.extend(p));
     lay.zones.features.forEach(fz => bounds.extend(L.geoJSON(fz).getBounds()));
@@ -422,8 +439,13 @@
         el("div", {class: "actions"},
           el("button", {class: "rtl", onclick: () => act(`/api/vehicles/${vid}/commands`, {action: "rtl"}, `${id} ${t("rtl")}`)}, t("rtl")),
           el("button", {class: "land", onclick: () => act(`/api/vehicles/${vid}/commands`, {action: "land"}, `${id} ${t("land")}`)}, t("land")),
-          run ? el("button", {class: "danger abort-patrol", onclick: () => act(`/api/vehicles/${vid}/commands`, {action: "abort_patrol"}, `${id} ${t("abort_patrol")}`)}, t("abort_patrol")) : null));
+          run ? el("button", {class: "danger abort-patrol", onclick: () => act(`/api/vehicles/${vid}/commands`, {action: "abort_patrol"}, `${id} ${t("abort_patrol")}`)}, t("abort_patrol")) : null,
+          canOperate() ? el("button", {class: "broadcast", onclick: () => { $("broadcast-vehicle").value = id; $("broadcast-panel").scrollIntoView(); }}, t("broadcast_btn")) : null,
+          ...S.video.filter(v => v.vehicle_id === id).map(v => el("button", {class: "watch", "data-stream": v.stream_id, onclick: () => openVideo(v)}, `${t("watch")} ${v.stream_id}`))));
     }));
+    const chosen = $("broadcast-vehicle").value;
+    $("broadcast-vehicle").replaceChildren(...ids.map(id => el("option", {value: id}, id)));
+    if (ids.includes(chosen)) $("broadcast-vehicle").value = chosen;
     // the buttons stay visible to viewers on purpose: the server refuses them (403) and the page says so
   }
 
@@ -431,10 +453,128 @@
     $("schedules").replaceChildren(...S.schedules.map(s => el("li", {"data-schedule": s.schedule_id},
       el("div", null, el("strong", null, s.name), " ", s.cron ? `cron ${s.cron}` : t("every", {s: s.interval_s})),
       el("div", {class: "meta"}, `${t("next_fire")} ${time(s.next_fire_s)} · ${t("last_run")} ${s.last_run ? s.last_run.status : "–"}`),
+      canOperate() ? startNow(s) : null,
       S.role === "admin" ? el("div", {class: "actions"}, el("button", {class: "danger", onclick: async () => {
         await act(`/api/schedules/${encodeURIComponent(s.schedule_id)}`, undefined, t("remove"), "DELETE"); refreshSchedules();
       }}, t("remove"))) : null)));
   }
+  function startNow(s) {
+    const pick = el("select", {class: "start-vehicle"}, el("option", {value: ""}, t("any_drone")),
+                    ...Object.keys(S.vehicles).sort().map(id => el("option", {value: id}, id)));
+    return el("div", {class: "actions"}, pick, el("button", {class: "primary start-now", onclick: async () => {
+      const body = pick.value ? {vehicle_id: pick.value} : {};
+      await act(`/api/schedules/${encodeURIComponent(s.schedule_id)}/start`, body, `${s.name}: ${t("start_now")}`);
+      refreshSchedules(); refreshMissions();
+    }}, t("start_now")));
+  }
+
+  // --- broadcast now ----------------------------------------------------------------------------------------
+  $("broadcast-form").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const vehicle = $("broadcast-vehicle").value, zone = $("broadcast-zone").value, text = $("broadcast-text").value.trim();
+    const body = zone ? {zone} : {messages: {[$("broadcast-language").value]: text}};
+    const repeat = Number($("broadcast-repeat").value);
+    if (repeat) body.repeat = repeat;
+    await act(`/api/vehicles/${encodeURIComponent(vehicle)}/broadcast`, body, `${vehicle} ${t("broadcast")}`);
+  });
+
+  // --- video ------------------------------------------------------------------------------------------------
+  async function refreshVideo() {
+    if (!S.user) return;
+    const r = await api("GET", "/api/video");
+    if (r.ok) { S.video = r.data; renderFleet(); }
+  }
+  function openVideo(stream) {
+    const img = $("video-img");
+    $("video-panel").hidden = false;
+    $("video-title").textContent = `${t("video")}: ${stream.vehicle_id} (${stream.stream_id})`;
+    $("video-error").textContent = "";
+    img.onerror = () => { if (S.watching) $("video-error").textContent = t("video_unavailable"); };
+    img.onload = () => { $("video-error").textContent = ""; document.body.dataset.video = stream.stream_id; };
+    S.watching = stream.stream_id;
+    img.src = `${stream.url}?at=${Date.now()}`;   // a fresh stream each time it is opened
+  }
+  function closeVideo() {
+    S.watching = null;
+    delete document.body.dataset.video;
+    $("video-img").onerror = null;
+    $("video-img").src = "data:,";                // ends the stream (the server stops proxying it)
+    $("video-panel").hidden = true;
+  }
+  $("video-close").addEventListener("click", closeVideo);
+
+  // --- counting zones (admins edit) -------------------------------------------------------------------------
+  async function refreshZoneFile() {
+    if (!S.user) return;
+    const r = await api("GET", "/api/zone-file");
+    if (!r.ok) return;
+    S.zoneFile = r.data;
+    $("zones-note").textContent = r.data.editable ? "" : t("zones_readonly", {why: r.data.why || ""});
+    $("zone-list").replaceChildren(...r.data.features.map(f => {
+      const p = f.properties || {};
+      return el("li", {"data-zone": f.id},
+        el("div", null, el("strong", null, p.name || f.id), ` (${f.id})`),
+        el("div", {class: "meta"}, `${t("capacity")} ${p.capacity ?? "–"} · ${t("policy")} ${p.policy ? t(policyKey(p.policy)) : t("policy_default")}` + (p.dwell_s !== undefined ? ` · ${t("dwell_s")} ${p.dwell_s}` : "")),
+        S.role === "admin" && r.data.editable ? el("div", {class: "actions"},
+          el("button", {class: "edit-zone", onclick: () => editZone(f)}, t("edit")),
+          el("button", {class: "danger remove-zone", onclick: async () => {
+            const x = await act(`/api/zones/${encodeURIComponent(f.id)}`, undefined, `${t("remove")} ${p.name || f.id}`, "DELETE");
+            if (x.ok) zonesChanged(x.data);
+          }}, t("remove"))) : null);
+    }));
+  }
+  const policyKey = p => ({auto: "policy_auto", approve: "policy_approve", "watch-only": "policy_watch"}[p] || p);
+  function editZone(f) {
+    const p = f.properties || {};
+    $("zone-id").value = f.id; $("zone-name").value = p.name || ""; $("zone-capacity").value = p.capacity ?? "";
+    $("zone-policy").value = p.policy || ""; $("zone-dwell").value = p.dwell_s ?? "";
+    S.zoneGeometry = f.geometry; stopDrawing(); $("zone-points").textContent = "";
+    $("zone-form").scrollIntoView();
+  }
+  async function zonesChanged(answer) {
+    if (answer && answer.message) toast(answer.message, "accepted");
+    await reloadLayout(); await refreshZoneFile();
+  }
+  function stopDrawing() {
+    if (S.drawLayer) { S.drawLayer.remove(); S.drawLayer = null; }
+    map.off("click", addCorner);
+    map.getContainer().style.cursor = "";
+  }
+  function addCorner(ev) {
+    S.drawing.push([ev.latlng.lat, ev.latlng.lng]);
+    if (S.drawLayer) S.drawLayer.remove();
+    S.drawLayer = L.polygon(S.drawing, {color: "#6a1b9a", weight: 2, className: "drawing"}).addTo(map);
+    $("zone-points").textContent = t("points", {n: S.drawing.length});
+  }
+  $("zone-draw").addEventListener("click", () => {
+    stopDrawing();
+    S.drawing = []; S.zoneGeometry = null;
+    $("zone-points").textContent = t("draw_hint");
+    map.getContainer().style.cursor = "crosshair";
+    map.on("click", addCorner);
+  });
+  $("zone-finish").addEventListener("click", () => {
+    if (!S.drawing || S.drawing.length < 3) { toast(t("need_outline"), "refused"); return; }
+    const ring = S.drawing.map(([lat, lon]) => [lon, lat]);
+    S.zoneGeometry = {type: "Polygon", coordinates: [[...ring, ring[0]]]};
+    map.off("click", addCorner); map.getContainer().style.cursor = "";
+  });
+  $("zone-form").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    if (!S.zoneGeometry) { toast(t("need_outline"), "refused"); return; }
+    const body = {name: $("zone-name").value, capacity: Number($("zone-capacity").value), geometry: S.zoneGeometry};
+    if ($("zone-policy").value) body.policy = $("zone-policy").value;
+    if ($("zone-dwell").value !== "") body.dwell_s = Number($("zone-dwell").value);
+    const r = await act(`/api/zones/${encodeURIComponent($("zone-id").value)}`, body, t("save_zone"), "PUT");
+    if (r.ok) { stopDrawing(); S.zoneGeometry = null; S.drawing = null; $("zone-points").textContent = ""; zonesChanged(r.data); }
+  });
+  $("zone-import").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const file = $("zone-file").files[0];
+    if (!file) return;
+    const r = await act("/api/zones/import", {filename: file.name, text: await file.text(), replace: $("zone-replace").checked}, t("import"));
+    if (r.ok) zonesChanged(r.data);
+  });
 
   function renderActivity() {
     $("activity").replaceChildren(...S.activity.slice(0, 50).map(a => el("li", {"data-severity": a.severity}, `${time(a.at_s)} ${a.who || ""} ${a.text}`)));

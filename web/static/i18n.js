@@ -16,7 +16,17 @@ window.SKYGUARD_LABELS = {
     confirm_abort: "Abort this response?", wrong_login: "Wrong name or password.", too_many: "Too many failed logins; try again later.",
     refused: "refused", accepted: "accepted", failed: "failed", no_alerts: "No alerts.", no_responses: "No active crowd response.",
     reading: "{temp} ± {unc} °C (screening hint)", broadcast: "broadcast", crowd: "crowd", radius: "radius", confidence: "confidence",
-    every: "every {s} s", vehicles: "vehicles", role: "role"
+    every: "every {s} s", vehicles: "vehicles", role: "role",
+    video: "Video", close: "Close", broadcast_btn: "Broadcast", capacity_label: "Capacity", video_unavailable: "The video is not available (is the camera's vision worker running?).",
+    video_hint: "The camera's analysed frames, people boxed as the detector found them.", watch: "Video",
+    broadcast_now: "Broadcast now", drone: "Drone", message: "Message", language: "Language", text: "Text", repeat: "Repeat",
+    broadcast_send: "Play on the loudspeaker", zone_message: "the zone's message: {zone}", own_text: "this text:",
+    start_now: "Start now", any_drone: "any ready drone", counting_zones: "Counting zones", edit_zone: "Add or change a zone",
+    zone_id: "Zone id", policy: "Policy", policy_default: "station default", policy_auto: "auto", policy_approve: "approve first",
+    policy_watch: "watch only", dwell_s: "Dwell (s)", draw: "Draw on the map", finish: "Finish outline", save_zone: "Save zone",
+    zone_upload: "GeoJSON or KML", replace_all: "replace all zones", import: "Import", edit: "Edit",
+    points: "{n} points", draw_hint: "click the map to add corners, then Finish", need_outline: "Draw an outline of at least 3 points first.",
+    zones_readonly: "Zones cannot be edited here: {why}"
   },
   zh: {
     title: "天眼防疫无人机地面站", user_name: "用户名", password: "密码", log_in: "登录", log_out: "退出",
@@ -33,6 +43,16 @@ window.SKYGUARD_LABELS = {
     confirm_abort: "确定中止此处置？", wrong_login: "用户名或密码错误。", too_many: "登录失败次数过多，请稍后再试。",
     refused: "被拒绝", accepted: "已接受", failed: "失败", no_alerts: "暂无警报。", no_responses: "暂无进行中的人群处置。",
     reading: "{temp} ± {unc} °C（筛查提示）", broadcast: "广播", crowd: "人群", radius: "半径", confidence: "置信度",
-    every: "每 {s} 秒", vehicles: "架", role: "角色"
+    every: "每 {s} 秒", vehicles: "架", role: "角色",
+    video: "视频", close: "关闭", broadcast_btn: "广播", capacity_label: "容量", video_unavailable: "视频不可用（该摄像头的识别进程是否在运行？）",
+    video_hint: "摄像头分析后的画面，框出识别到的人员。", watch: "视频",
+    broadcast_now: "立即广播", drone: "无人机", message: "内容", language: "语言", text: "文字", repeat: "重复次数",
+    broadcast_send: "用喇叭播放", zone_message: "区域预设内容：{zone}", own_text: "以下文字：",
+    start_now: "立即开始", any_drone: "任一就绪无人机", counting_zones: "计数区域", edit_zone: "新增或修改区域",
+    zone_id: "区域编号", policy: "处置方式", policy_default: "地面站默认", policy_auto: "自动", policy_approve: "先审批",
+    policy_watch: "仅监视", dwell_s: "持续时间（秒）", draw: "在地图上绘制", finish: "完成轮廓", save_zone: "保存区域",
+    zone_upload: "GeoJSON 或 KML", replace_all: "替换全部区域", import: "导入", edit: "编辑",
+    points: "{n} 个点", draw_hint: "点击地图添加顶点，然后点“完成轮廓”", need_outline: "请先绘制至少 3 个点的轮廓。",
+    zones_readonly: "此处不能编辑区域：{why}"
   }
 };

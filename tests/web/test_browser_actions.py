@@ -1,0 +1,134 @@
+"""The page's newer operator and admin tools in a real browser (Playwright driving Debian's chromium, headless)
+against the real gevent server, web/fakes.py's station and a stand-in vision worker serving its video: an operator
+starts a schedule's patrol now and broadcasts a message now, each outcome shown; watches a drone's video panel
+(MJPEG, detections drawn); an admin draws a counting zone on the map and saves it. What the real station does with
+these requests: test_with_station.py. Screenshots go to $SKYGUARD_ARTIFACTS (or the test's tmp dir)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.web.conftest import PASSWORD, ROLES
+from tests.web.test_browser import CHROMIUM, FLAGS
+from tests.web.test_video import Worker
+from web.fakes import FakeStation, MemoryUsers
+from web.server import WebServer
+from web.settings import ServerSettings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def artifacts(tmp_path) -> Path:
+    folder = Path(os.environ.get("SKYGUARD_ARTIFACTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def site(passwords):
+    worker = Worker()
+    station, users = FakeStation(), MemoryUsers()
+    station.video = [{"stream_id": "cam-v1", "vehicle_id": "v1", "url": worker.url}]
+    station.schedule_rows["s1"] = {"schedule_id": "s1", "name": "plaza-sweep", "interval_s": 600.0, "cron": None,
+                                   "next_fire_s": None, "last_run": None}
+    for role in ROLES:
+        users.add(role, role, passwords.hash(PASSWORD), 0.0)
+    server = WebServer(station, users, ServerSettings(secret_key=b"b" * 32, port=0), passwords=passwords).start()
+    try:
+        yield server, station
+    finally:
+        server.stop()
+        worker.stop()
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (debian-packages.txt)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def log_in(browser, url: str, role: str, size=(1366, 768)):
+    page = browser.new_context(viewport={"width": size[0], "height": size[1]}, locale="en-US").new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(url)
+    page.fill("#login-name", role)
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_selector("#app:not([hidden])")
+    page.wait_for_function("() => document.body.dataset.live === '1' && window.skyguard.seq >= 0")
+    return page
+
+
+def test_an_operator_starts_a_patrol_broadcasts_and_watches_a_drones_video(site, browser, artifacts):
+    server, station = site
+    page = log_in(browser, server.url, "operator")
+
+    page.select_option('#schedules li[data-schedule="s1"] select.start-vehicle', "v2")
+    page.click('#schedules li[data-schedule="s1"] button.start-now')
+    page.wait_for_selector(".toast.accepted")
+    assert "plaza-sweep" in page.inner_text(".toast.accepted")
+    (started,) = [c for c in station.commands if c["action"] == "start_patrol"]
+    assert (started["vehicle_id"], started["params"], started["requested_by"]) == ("v2", {"schedule": "s1"},
+                                                                                   "web:operator")
+
+    page.click('#fleet li[data-vehicle="v1"] button.broadcast')
+    page.select_option("#broadcast-zone", "")
+    page.select_option("#broadcast-language", "en")
+    page.fill("#broadcast-text", "please keep your distance")
+    page.fill("#broadcast-repeat", "2")
+    page.click("#broadcast-form button[type=submit]")
+    page.wait_for_function("() => document.querySelectorAll('.toast.accepted').length >= 2")
+    (said,) = [c for c in station.commands if c["action"] == "broadcast"]
+    assert (said["vehicle_id"], said["params"]) == ("v1", {"messages": {"en": "please keep your distance"},
+                                                           "repeat": 2})
+
+    station.refusal = "vehicle 'v1' is unknown or its link is down"
+    page.click("#broadcast-form button[type=submit]")
+    page.wait_for_selector(".toast.refused")
+    assert "link is down" in page.inner_text(".toast.refused"), "the station's reason is shown"
+    station.refusal = None
+
+    page.click('#fleet li[data-vehicle="v1"] button.watch')
+    page.wait_for_function("() => document.body.dataset.video === 'cam-v1'")
+    page.wait_for_function("() => document.getElementById('video-img').naturalWidth === 320")
+    page.screenshot(path=str(artifacts / "7-video-panel-1366x768.png"))
+    page.click("#video-close")
+    assert page.is_hidden("#video-panel")
+    assert page.errors == []
+
+
+def test_an_admin_draws_a_counting_zone_on_the_map_and_saves_it(site, browser, artifacts):
+    server, station = site
+    page = log_in(browser, server.url, "admin", size=(1920, 1080))
+    page.wait_for_selector('#zone-list li[data-zone="plaza"]')
+    page.fill("#zone-id", "market")
+    page.fill("#zone-name", "market")
+    page.fill("#zone-capacity", "40")
+    page.select_option("#zone-policy", "approve")
+    page.click("#zone-draw")
+    box = page.locator("#map").bounding_box()
+    for dx, dy in ((-60, -40), (60, -40), (60, 40), (-60, 40)):
+        page.mouse.click(box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2 + dy)
+    assert "4" in page.inner_text("#zone-points")
+    page.click("#zone-finish")
+    page.screenshot(path=str(artifacts / "8-zone-drawn-1920x1080.png"))
+    page.click("#zone-form button[type=submit]")
+    page.wait_for_selector('#zone-list li[data-zone="market"]')
+    market = station.zone_features[-1]
+    assert market["id"] == "market" and market["properties"] == {"name": "market", "capacity": 40, "policy": "approve"}
+    ring = market["geometry"]["coordinates"][0]
+    assert len(ring) == 5 and ring[0] == ring[-1]
+    assert all(110 < lon < 115 and 20 < lat < 25 for lon, lat in ring), "longitude, latitude near the map's centre"
+    assert page.errors == []
