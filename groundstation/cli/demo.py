@@ -272,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
                                  name=f"demo-{v.id}", daemon=True).start()
 
         return serve(config, stop, status_every_s=10.0, on_started=on_started, web_port=args.web_port,
-                     web=not args.no_web)
+                     web=not args.no_web, station_port=args.station_port)
     finally:
         stop.set()
         if sim.poll() is None:
@@ -409,7 +409,7 @@ def run_scenario(args: argparse.Namespace) -> int:
 
         with contextlib.redirect_stdout(out):   # --json: only the summary goes to stdout
             status = serve(config, stop, status_every_s=10.0, on_started=on_started, web_port=args.web_port,
-                           web=not args.no_web, web_out=out)
+                           web=not args.no_web, web_out=out, station_port=args.station_port)
     finally:
         stop.set()
         truth.stop()

@@ -24,6 +24,9 @@ def add_web_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--web-port", type=int, default=None, metavar="P",
                         help="serve the web map on port P (default: the config's [web] port, 8080; 0: any free port)")
     parser.add_argument("--no-web", action="store_true", help="do not serve the web map")
+    parser.add_argument("--station-port", type=int, default=None, metavar="P",
+                        help="also serve the station's port on loopback port P (0: any free port) for a web map run "
+                             "as its own process (`groundstation web --station URL`); token beside the database")
 
 
 def load_or_report(path: str):
@@ -70,7 +73,7 @@ def start_web(station, config, web_port: int | None, out=None):
 
 
 def serve(config, stop: threading.Event, status_every_s: float = 30.0, on_started=None, *,
-          web_port: int | None = None, web: bool = True, web_out=None) -> int:
+          web_port: int | None = None, web: bool = True, web_out=None, station_port: int | None = None) -> int:
     """Run a Station (and, when `web` and the config's [web] enabled say so, the web map next to it, its address
     printed on `web_out`, default stdout) until `stop` is set (the signal handlers set it); return the exit status."""
     from groundstation.shell.station import Station
@@ -82,8 +85,14 @@ def serve(config, stop: threading.Event, status_every_s: float = 30.0, on_starte
     except StorageError as exc:
         log.error("cannot open storage: %s", exc)
         return 1
-    web_server = None
+    web_server = port_service = None
     try:
+        if station_port is not None:
+            from groundstation.shell.remote_port import StationPortService
+
+            port_service = StationPortService(station, config, station_port).start()
+            print(f"station port: {port_service.url} (token in {port_service.token_file})", file=web_out or sys.stdout,
+                  flush=True)
         if web and config.web.enabled:
             web_server = start_web(station, config, web_port, web_out)
         if on_started is not None:
@@ -93,6 +102,8 @@ def serve(config, stop: threading.Event, status_every_s: float = 30.0, on_starte
     finally:
         if web_server is not None:
             web_server.stop()
+        if port_service is not None:
+            port_service.stop()
         log.info("stopping: %s", status_line(station))
         station.stop()
     return 0
@@ -116,4 +127,5 @@ def run(args: argparse.Namespace) -> int:
     apply_log_level(args, config)
     stop = threading.Event()
     install_signal_handlers(stop)
-    return serve(config, stop, args.status_every_s, web_port=args.web_port, web=not args.no_web)
+    return serve(config, stop, args.status_every_s, web_port=args.web_port, web=not args.no_web,
+                 station_port=args.station_port)

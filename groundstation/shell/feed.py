@@ -46,9 +46,12 @@ class Feed:
         return item
 
     def since(self, seq: int) -> list[FeedItem] | None:
-        """The items after `seq`, or None when some of them are no longer kept (reload the snapshot)."""
+        """The items after `seq`, or None when some of them are no longer kept, or `seq` is from another run of
+        the station (larger than any number given out): reload the snapshot."""
         with self._lock:
-            if seq >= self._seq:
+            if seq > self._seq:
+                return None
+            if seq == self._seq:
                 return []
             if not self._items or self._items[0]["seq"] > seq + 1:
                 return None

@@ -440,6 +440,10 @@ class Station:
         with self._lock:
             return {sid: list(d) for sid, d in self._vision_latency_ms.items()}
 
+    def video_sources(self) -> dict[str, str]:
+        """Per camera stream, the address of its worker's MJPEG of analysed frames (the web map proxies them)."""
+        return self._vision.video_urls() if self._vision is not None else {}
+
     def vision_alive(self) -> dict[str, bool]:
         """Per stream, whether its worker process is running."""
         return self._vision.alive() if self._vision is not None else {}

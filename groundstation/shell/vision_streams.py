@@ -82,6 +82,7 @@ class _Stream:
     restart_at: float | None = None  # monotonic
     finished: bool = False
     last_pose_s: float = field(default=float("-inf"))
+    video_url: str | None = None  # the worker's MJPEG of its analysed frames (vision/mjpeg.py), while it serves
 
 
 class VisionStreams:
@@ -180,7 +181,7 @@ class VisionStreams:
 
     def _retire(self, s: _Stream) -> None:
         with self._lock:
-            workers, s.workers = s.workers, None
+            workers, s.workers, s.video_url = s.workers, None, None
         if workers is not None:
             try:
                 workers.stop(timeout_s=2.0)
@@ -188,10 +189,14 @@ class VisionStreams:
                 log.exception("vision stream %s: stopping its worker failed", s.camera.id)
 
     def _handle(self, s: _Stream, record: Any) -> None:
+        from vision.mjpeg import VideoServing
         from vision.records import CrowdObservation, FrameResult, StreamStatus, WorkerStats
 
         sid = s.camera.id
-        if isinstance(record, FrameResult):
+        if isinstance(record, VideoServing):
+            with self._lock:
+                s.video_url = record.url
+        elif isinstance(record, FrameResult):
             self._put_latest(sid, VisionObserved(sid, record), merge_observed)
         elif isinstance(record, CrowdObservation):
             self._put_latest(sid, VisionObserved(sid, None, (record,)), merge_observed)
@@ -202,6 +207,8 @@ class VisionStreams:
                 self._schedule_restart(s)
             elif record.state == "ended":
                 s.finished = True
+                with self._lock:
+                    s.video_url = None
         elif isinstance(record, WorkerStats):
             self._put_event(record)
 
@@ -254,7 +261,12 @@ class VisionStreams:
                     log.exception("vision stream %s: cannot handle %r", s.camera.id, type(record).__name__)
             self._status(s.camera.id, "stopped", "station stopping")
             with self._lock:
-                s.workers = None
+                s.workers, s.video_url = None, None
+
+    def video_urls(self) -> dict[str, str]:
+        """Per stream whose worker serves its analysed frames now, the MJPEG address (loopback, with its token)."""
+        with self._lock:
+            return {sid: s.video_url for sid, s in self._streams.items() if s.video_url}
 
     def alive(self) -> dict[str, bool]:
         out = {}

@@ -314,7 +314,8 @@ def test_the_feed_numbers_every_recorded_row_and_state_and_a_view_pairs_with_it(
         assert [i["seq"] for i in seen] == list(range(seen[0]["seq"], seen[0]["seq"] + len(seen))), "no gaps"
         assert seen[-len(later):] == later
         assert {i["kind"] for i in seen} >= {"vehicle", "link", "event"}
-        assert h.station.feed.since(10**9) == []
+        assert h.station.feed.since(h.station.feed.seq) == []
+        assert h.station.feed.since(10**9) is None, "a number from another run of the station: reload"
 
 
 def test_a_feed_number_too_old_asks_for_a_new_snapshot():

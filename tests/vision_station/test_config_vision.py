@@ -103,3 +103,51 @@ def test_the_inbox_keeps_the_latest_frame_per_stream_and_never_blocks():
     pending = inbox.take_states()
     assert [(p.stream_id, p.frame.frame_index, p.frames_coalesced) for p in pending] == [("c", 2, 2), ("d", 0, 0)]
     assert inbox.take_states() == [] and inbox.depth() == 10  # the events that must not be lost are all there
+
+
+def test_the_station_knows_each_worker_video_address_while_it_serves(tmp_path):
+    """A worker's VideoServing record gives the stream's MJPEG address (for the web map's video panel); a failed or
+    stopped worker no longer has one."""
+    import threading
+
+    from groundstation.shell.vision_streams import VisionStreams
+    from vision.mjpeg import VideoServing
+    from vision.records import StreamStatus
+    from tests.waiting import wait_for
+
+    class Workers:
+        def __init__(self):
+            self.records, self.lock = [], threading.Lock()
+
+        def start(self, spec):
+            with self.lock:
+                self.records.append(VideoServing(spec.stream_id, "http://127.0.0.1:9/v.mjpeg?t=x", 0.0))
+
+        def poll(self, timeout_s):
+            with self.lock:
+                out, self.records = self.records, []
+            return out
+
+        def send_pose(self, *args):
+            return True
+
+        def stop(self, timeout_s=2.0):
+            pass
+
+        def alive(self):
+            return {}
+
+    made = []
+    config = parse_config({"vehicles": [{"id": "v1", "url": "tcp:127.0.0.1:5760"}],
+                           "cameras": [{"id": "cam1", "vehicle_id": "v1", "source": "rtsp://x/1",
+                                        "model_path": __file__, "max_restarts": 0}]})
+    events = []
+    streams = VisionStreams(config, events.append, lambda *a: None,
+                            workers_factory=lambda: made.append(Workers()) or made[-1]).start()
+    try:
+        wait_for(lambda: streams.video_urls() == {"cam1": "http://127.0.0.1:9/v.mjpeg?t=x"}, 10, "the address")
+        with made[0].lock:
+            made[0].records.append(StreamStatus("cam1", "failed", "decoder crashed", 1.0))
+        wait_for(lambda: streams.video_urls() == {}, 10, "the address dropped with the failed worker")
+    finally:
+        streams.stop(2.0)
