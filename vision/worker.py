@@ -237,6 +237,7 @@ def worker_main(spec: StreamSpec, results, poses, stop) -> None:
                     if source.finished:
                         return
                     continue
+                take_poses()  # the poses that came while waiting: a frame meets the poses up to its capture time
                 yield frame
 
         analysed = 0
