@@ -13,6 +13,7 @@ import logging
 import multiprocessing as mp
 import queue
 import resource
+import signal
 import threading
 import time
 import traceback
@@ -142,6 +143,8 @@ class _Looped:
 
 def worker_main(spec: StreamSpec, results, poses, stop) -> None:
     """Process entry point: analyse ``spec``'s stream until it ends, fails or ``stop`` is set."""
+    # Ctrl-C in a terminal reaches the whole process group: the station stops its workers itself (``stop``)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING)
     status = lambda state, msg: _put(results, StreamStatus(spec.stream_id, state, msg, time.time()))  # noqa: E731
     source = None
