@@ -440,7 +440,8 @@ class WebSettings(_Frozen):
     """[web]: the operators' web map (web/). Served on 127.0.0.1 by default; listening on another address without
     tls_cert and tls_key is allowed but warned about (passwords and session cookies would cross the network in
     clear). Map tiles: none by default (a plain background with zones, grid and scale); a local z/x/y folder
-    (tiles_dir); an online URL template only with allow_online_tiles = true."""
+    (tiles_dir) or an MBTiles file of raster tiles (tiles_mbtiles); an online URL template only with
+    allow_online_tiles = true."""
 
     enabled: bool = True
     host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
@@ -452,6 +453,7 @@ class WebSettings(_Frozen):
     secret_key_file: Path | None = None
     tiles_dir: Path | None = None  # {z}/{x}/{y}.{tiles_ext}
     tiles_ext: Literal["png", "jpg", "jpeg", "webp"] = "png"
+    tiles_mbtiles: Path | None = None  # an MBTiles file (raster png/jpg/webp), read by the station
     tiles_url: str | None = Field(default=None, pattern=r"^https?://\S+\{z\}\S*\{x\}\S*\{y\}\S*$")
     allow_online_tiles: bool = False
     tiles_max_zoom: int = Field(default=19, ge=1, le=24)
@@ -465,6 +467,11 @@ class WebSettings(_Frozen):
             raise ValueError("give both tls_cert and tls_key, or neither")
         if self.tiles_dir is not None and not self.tiles_dir.is_dir():
             raise ValueError(f"tiles_dir {self.tiles_dir} is not a folder")
+        if self.tiles_mbtiles is not None:
+            if self.tiles_dir is not None:
+                raise ValueError("give tiles_dir or tiles_mbtiles, not both")
+            if not self.tiles_mbtiles.is_file():
+                raise ValueError(f"tiles_mbtiles {self.tiles_mbtiles} is not a file")
         return self
 
 

@@ -76,7 +76,7 @@ class _Connections:
 
 class StationBridge:
     """web.port.StationPort over a running Station. `mbtiles`: an MBTiles file of map tiles to offer (default: the
-    config's [web] tiles_mbtiles, once config.py has that setting)."""
+    config's [web] tiles_mbtiles)."""
 
     def __init__(self, station: Any, config: StationConfig, mbtiles: str | Path | None = None):
         self._station = station
@@ -87,7 +87,7 @@ class StationBridge:
         self._zones_lock = threading.Lock()
         grid = config.counting
         self._grid = None if grid.grid_origin is None else (grid.grid_origin[0], grid.grid_origin[1], grid.grid_cell_m)
-        path = mbtiles if mbtiles is not None else getattr(config.web, "tiles_mbtiles", None)
+        path = mbtiles if mbtiles is not None else config.web.tiles_mbtiles
         self._tiles = None if path is None else MbtilesTiles(Path(path))
 
     def close(self) -> None:

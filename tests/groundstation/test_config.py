@@ -166,3 +166,14 @@ def test_link_urls_accepted(tmp_path, url):
 def test_link_urls_refused(tmp_path, url):
     problems = problems_of(tmp_path, VALID.replace("tcp:127.0.0.1:5760", url))
     assert problems and problems[0].startswith("vehicles.0.url:"), problems
+
+
+def test_web_map_tiles_from_an_mbtiles_file_must_exist_and_exclude_a_tile_folder(tmp_path):
+    (tmp_path / "tiles").mkdir()
+    mbtiles = tmp_path / "city.mbtiles"
+    assert problems_of(tmp_path, VALID + f'[web]\ntiles_mbtiles = "{mbtiles}"\n') == [
+        f"web: tiles_mbtiles {mbtiles} is not a file"]
+    mbtiles.write_bytes(b"")
+    assert load_config(write(tmp_path, VALID + f'[web]\ntiles_mbtiles = "{mbtiles}"\n')).web.tiles_mbtiles == mbtiles
+    assert problems_of(tmp_path, VALID + f'[web]\ntiles_mbtiles = "{mbtiles}"\ntiles_dir = "{tmp_path / "tiles"}"\n') == [
+        "web: give tiles_dir or tiles_mbtiles, not both"]

@@ -180,6 +180,10 @@ def test_mbtiles_tiles_are_handed_over_in_xyz_numbering(station, tmp_path):
     assert bridge.tile(2, 1, 2) is None
     bridge.close()
     assert StationBridge(s, config).tiles() is None, "no MBTiles: no tiles"
+    configured = config.model_copy(update={"web": config.web.model_copy(update={"tiles_mbtiles": path})})
+    from_config = StationBridge(s, configured)
+    assert from_config.tiles()["name"] == "city" and from_config.tile(2, 1, 1) == b"\x89PNG z2", "[web] tiles_mbtiles"
+    from_config.close()
     vector = tmp_path / "vector.mbtiles"
     make_mbtiles(vector, {}, {"format": "pbf"})
     assert StationBridge(s, config, mbtiles=vector).tiles() is None, "vector tiles are not for this map"
