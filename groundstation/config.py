@@ -399,7 +399,9 @@ class ResponseSettings(_Frozen):
         return messages
 
     def policy(self, counting: "CountingConfig"):
-        """The core's ResponsePolicy: each counting zone's policy, its message rendered for that zone."""
+        """The core's ResponsePolicy: each counting zone's policy, its message rendered for that zone. A zone's mode:
+        its zones-file `policy` property (what admins edit on the web map), else its [[response.zones]] mode, else
+        [response] mode."""
         from groundstation.core.response_data import ResponsePolicy, ZonePolicy
         from speech import render
 
@@ -410,7 +412,8 @@ class ResponseSettings(_Frozen):
             templates = z.messages if z.messages is not None else self.messages
             messages = tuple((code, render(t, {"zone": z.names.get(code, zone.name), "limit": zone.capacity_persons}))
                              for code, t in templates.items())
-            zones[zone.zone_id] = ZonePolicy(z.mode or self.mode, z.approval_timeout_s or self.approval_timeout_s,
+            mode = zone.policy or z.mode or self.mode
+            zones[zone.zone_id] = ZonePolicy(mode, z.approval_timeout_s or self.approval_timeout_s,
                                              z.on_approval_timeout or self.on_approval_timeout, messages, z.cooldown_s)
         fields = {name: getattr(self, name) for name in (
             "approach_alt_m", "min_alt_over_people_m", "arrive_m", "transit_timeout_s", "thermal_component_id",

@@ -27,6 +27,7 @@ class CountingZone:
     capacity_persons: int
     parts: tuple[Zone, ...]  # its polygons (holes excluded from the zone)
     dwell_s: float | None = None  # over capacity this long is a gathering (None: the counting policy's hold_s)
+    policy: str | None = None  # how its gatherings are answered (missions.zone.ZONE_POLICIES; None: [response]'s)
 
     @cached_property
     def _area_lonlat(self) -> shapely.MultiPolygon:
@@ -54,7 +55,7 @@ def counting_zones(zone_set: ZoneSet) -> tuple[CountingZone, ...]:
         if first.capacity_persons is None:
             raise ZoneError(f"zone {zone_id!r} has no 'capacity' property (its safe number of people)")
         name = first.name.removesuffix("[0]") if len(parts) > 1 else first.name  # a MultiPolygon's parts: name[j]
-        out.append(CountingZone(zone_id, name, first.capacity_persons, tuple(parts), first.dwell_s))
+        out.append(CountingZone(zone_id, name, first.capacity_persons, tuple(parts), first.dwell_s, first.policy))
     return tuple(out)
 
 

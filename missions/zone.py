@@ -47,7 +47,8 @@ class Zone:
 
     zone_id: the id of the feature it comes from (the parts of a MultiPolygon share it);
     capacity_persons: the feature's safe capacity, when it gives one;
-    dwell_s: how long the zone must be over its capacity before it counts as a gathering (`dwell_s`), when given."""
+    dwell_s: how long the zone must be over its capacity before it counts as a gathering (`dwell_s`), when given;
+    policy: how the station answers its gatherings (`policy`: one of ZONE_POLICIES), when given."""
 
     name: str
     kind: ZoneKind
@@ -56,6 +57,7 @@ class Zone:
     zone_id: str = ""
     capacity_persons: int | None = None
     dwell_s: float | None = None
+    policy: str | None = None
 
     def polygon_lonlat(self) -> Polygon:
         """The zone as a shapely polygon with x=lon, y=lat."""
@@ -136,6 +138,20 @@ def _capacity(value: Any, where: str) -> int | None:
     raise ZoneError(f"{where}: capacity must be a whole number of people >= 0, got {value!r}")
 
 
+# how the station answers a counting zone's gatherings: on its own, after an operator's approval, or not at all
+ZONE_POLICIES = ("auto", "approve", "watch-only")
+
+
+def _policy(value: Any, where: str) -> str | None:
+    """A zone's response policy (or None when the feature gives none)."""
+    if value is None:
+        return None
+    policy = value.strip() if isinstance(value, str) else value
+    if policy not in ZONE_POLICIES:
+        raise ZoneError(f"{where}: policy must be one of {', '.join(ZONE_POLICIES)}, got {value!r}")
+    return policy
+
+
 def _dwell(value: Any, where: str) -> float | None:
     """A dwell time in seconds >= 0 (or None when the feature gives none)."""
     if value is None:
@@ -150,10 +166,11 @@ def _dwell(value: Any, where: str) -> float | None:
 
 
 def make_zone(name: str, kind: ZoneKind, exterior: tuple[GeoPoint, ...], holes: tuple[tuple[GeoPoint, ...], ...] = (),
-              zone_id: str = "", capacity_persons: int | None = None, dwell_s: float | None = None) -> Zone:
+              zone_id: str = "", capacity_persons: int | None = None, dwell_s: float | None = None,
+              policy: str | None = None) -> Zone:
     """A validated zone: a simple polygon (no self-intersection), holes inside it, non-zero area."""
     zone = Zone(name=name, kind=kind, exterior=exterior, holes=holes, zone_id=zone_id, capacity_persons=capacity_persons,
-                dwell_s=dwell_s)
+                dwell_s=dwell_s, policy=policy)
     poly = zone.polygon_lonlat()
     if not poly.is_valid:
         reason = shapely.is_valid_reason(poly)
@@ -197,7 +214,8 @@ def zones_from_geojson_dict(doc: Any) -> ZoneSet:
         geom = feat.get("geometry")
         if not isinstance(geom, dict):
             raise ZoneError(f"{name}: feature has no geometry")
-        builder.feature(i, given_id, name, props.get("capacity", props.get("safe_capacity")), props.get("dwell_s"))
+        builder.feature(i, given_id, name, props.get("capacity", props.get("safe_capacity")), props.get("dwell_s"),
+                        props.get("policy"))
         _add_geojson_geometry(builder, geom, name, props.get("kind"))
     return builder.build()
 
@@ -237,6 +255,7 @@ class _Builder:
         self.zone_id = ""  # of the feature being read
         self.capacity: int | None = None
         self.dwell_s: float | None = None
+        self.policy: str | None = None
         self.ids: set[str] = set()
         self.zones: list[Zone] = []
         self.routes: list[tuple[GeoPoint, ...]] = []
@@ -245,20 +264,23 @@ class _Builder:
         self.rally: list[GeoPoint] = []
         self.orbits: list[GeoPoint] = []
 
-    def feature(self, index: int, given_id: Any, name: str, capacity: Any, dwell_s: Any = None) -> None:
-        """The next feature starts: its id (unique in the file), its safe capacity and dwell time, if any."""
+    def feature(self, index: int, given_id: Any, name: str, capacity: Any, dwell_s: Any = None,
+                policy: Any = None) -> None:
+        """The next feature starts: its id (unique in the file), its safe capacity, dwell time and response policy,
+        if any."""
         zone_id = f"zone-{index}" if given_id is None or str(given_id).strip() == "" else str(given_id)
         if zone_id in self.ids:
             raise ZoneError(f"{name}: id {zone_id!r} is used by another feature of the file")
         self.ids.add(zone_id)
         self.zone_id, self.capacity, self.dwell_s = zone_id, _capacity(capacity, name), _dwell(dwell_s, name)
+        self.policy = _policy(policy, name)
 
     def polygon(self, name: str, kind: Any, rings: list[tuple[GeoPoint, ...]]) -> None:
         key = "inclusion" if kind is None else str(kind).strip().lower()
         if key not in _POLYGON_KINDS:
             raise ZoneError(f"{name}: unknown polygon kind {kind!r}; use inclusion, exclusion or fence")
         self.zones.append(make_zone(name, _POLYGON_KINDS[key], rings[0], tuple(rings[1:]), self.zone_id, self.capacity,
-                                    self.dwell_s))
+                                    self.dwell_s, self.policy))
 
     def line(self, name: str, kind: Any, pts: tuple[GeoPoint, ...]) -> None:
         if kind is not None and str(kind).lower() != "route":
@@ -354,7 +376,8 @@ def zones_from_kml(text: str) -> ZoneSet:
         name = (name_el.text or "").strip() if name_el is not None and name_el.text else f"placemark {i}"
         kind = _kml_data(pm, "kind")
         builder.feature(i, pm.get("id") or _kml_data(pm, "id"), name,
-                        _kml_data(pm, "capacity") or _kml_data(pm, "safe_capacity"), _kml_data(pm, "dwell_s"))
+                        _kml_data(pm, "capacity") or _kml_data(pm, "safe_capacity"), _kml_data(pm, "dwell_s"),
+                        _kml_data(pm, "policy"))
         found = False
         for el in pm.iter():
             tag = _local(el.tag)

@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from missions.zone import ZONE_POLICIES
 from web.errors import Conflict, InvalidInput, NotFound
-from web.port import START_PATROL, ZONE_POLICIES, Acknowledgement, FeedItem, Outcome, ScheduleRequest, User
+from web.port import START_PATROL, Acknowledgement, FeedItem, Outcome, ScheduleRequest, User
 
 
 class FakeStation:

@@ -24,7 +24,6 @@ VEHICLE_ACTIONS = ("rtl", "land", "abort_patrol")
 RESPONSE_ACTIONS = {"approve": "approve_response", "deny": "deny_response", "abort": "abort_response"}
 START_PATROL = "start_patrol"  # args {"schedule": id or name}; vehicle_id "" lets the station pick a ready drone
 BROADCAST = "broadcast"  # args {"zone": id or name} or {"messages": {language: text}}, optional "repeat"
-ZONE_POLICIES = ("auto", "approve", "watch-only")  # how a zone's gatherings are answered
 
 # records the map can read (StationPort.records kinds), with the filters each takes
 RECORD_KINDS: Mapping[str, tuple[str, ...]] = {

@@ -28,7 +28,7 @@ from groundstation.shell import schedules, storage
 from groundstation.shell.storage import StorageReader
 from missions.geo import enu_to_latlon
 from web.errors import Conflict, InvalidInput, NotFound, StationUnavailable
-from web.port import RECORD_KINDS, ZONE_POLICIES, Acknowledgement, FeedItem, Outcome, ScheduleRequest, User
+from web.port import RECORD_KINDS, Acknowledgement, FeedItem, Outcome, ScheduleRequest, User
 from web.server import WebServer
 from web.settings import ServerSettings
 
@@ -226,7 +226,7 @@ class StationBridge:
 
     def save_zones(self, document: Mapping[str, Any]) -> dict[str, Any]:
         """Checked with the station's own parser (every polygon a counting zone with its capacity; policy one of
-        web.port.ZONE_POLICIES), then written over [counting] zones_file (the previous file kept as .bak). Applied
+        missions.zone.ZONE_POLICIES), then written over [counting] zones_file (the previous file kept as .bak). Applied
         at once when the station can reload its zones (Station.reload_zones), else at its next start."""
         from missions.areas import counting_zones_from_text
         from missions.errors import ZoneError
@@ -235,11 +235,6 @@ class StationBridge:
         if path is None or path.suffix.lower() == ".kml":
             raise Conflict(self.zones_document()["why"])
         features = list(document.get("features") or []) if isinstance(document, Mapping) else []
-        for f in features:
-            props = f.get("properties") if isinstance(f, Mapping) else None
-            policy = props.get("policy") if isinstance(props, Mapping) else None
-            if policy is not None and policy not in ZONE_POLICIES:
-                raise InvalidInput(f"zone {f.get('id')!r}: policy must be one of {', '.join(ZONE_POLICIES)}")
         text = json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1)
         try:
             zones = counting_zones_from_text(text, path.name)
@@ -300,6 +295,8 @@ def _zone_feature(zone: Any) -> dict[str, Any]:
     props: dict[str, Any] = {"name": zone.name, "capacity": zone.capacity_persons}
     if zone.dwell_s is not None:
         props["dwell_s"] = zone.dwell_s
+    if zone.policy is not None:
+        props["policy"] = zone.policy
     return {"type": "Feature", "id": zone.zone_id, "properties": props,
             "geometry": {"type": "MultiPolygon", "coordinates": polygons}}
 

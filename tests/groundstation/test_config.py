@@ -177,3 +177,33 @@ def test_web_map_tiles_from_an_mbtiles_file_must_exist_and_exclude_a_tile_folder
     assert load_config(write(tmp_path, VALID + f'[web]\ntiles_mbtiles = "{mbtiles}"\n')).web.tiles_mbtiles == mbtiles
     assert problems_of(tmp_path, VALID + f'[web]\ntiles_mbtiles = "{mbtiles}"\ntiles_dir = "{tmp_path / "tiles"}"\n') == [
         "web: give tiles_dir or tiles_mbtiles, not both"]
+
+
+def test_a_zones_file_policy_sets_how_that_zones_gatherings_are_answered(tmp_path):
+    import json
+
+    def square(zone_id, east, **props):
+        ring = [[112.46 + east, 22.05], [112.461 + east, 22.05], [112.461 + east, 22.051], [112.46 + east, 22.051],
+                [112.46 + east, 22.05]]
+        return {"type": "Feature", "id": zone_id, "properties": {"name": zone_id, "capacity": 5, **props},
+                "geometry": {"type": "Polygon", "coordinates": [ring]}}
+
+    zones = tmp_path / "zones.geojson"
+    zones.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        square("plaza", 0.0, policy="watch-only"), square("market", 0.01), square("park", 0.02, policy="auto"),
+        square("pier", 0.03)]}))
+    config = load_config(write(tmp_path, VALID + f"""
+[counting]
+zones_file = "{zones}"
+[response]
+mode = "approve"
+[[response.zones]]
+zone = "park"
+mode = "watch-only"
+[[response.zones]]
+zone = "pier"
+mode = "auto"
+"""))
+    modes = {zone: p.mode for zone, p in config.response.policy(config.counting).zones.items()}
+    assert modes == {"plaza": "watch-only", "market": "approve", "park": "auto", "pier": "auto"}, \
+        "the file's policy (edited on the web map) first, then [[response.zones]], then [response] mode"

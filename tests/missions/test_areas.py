@@ -47,6 +47,12 @@ def test_a_zone_may_set_its_own_dwell_time():
     assert (plaza.dwell_s, market.dwell_s) == (30.0, None)
 
 
+def test_a_zone_may_set_how_its_gatherings_are_answered():
+    plaza, market = counting_zones_from_text(collection(square_zone("plaza", 0, 0, 40, 40, 3, policy="watch-only"),
+                                                        square_zone("market", 100, 0, 140, 40, 10)))
+    assert (plaza.policy, market.policy) == ("watch-only", None)
+
+
 def test_zone_contains_and_holes():
     (plaza,) = counting_zones_from_text(collection(square_zone("plaza", 0, 0, 40, 40, 3)))
     assert plaza.contains(*at(20, 20))[0]
@@ -107,6 +113,8 @@ def test_kml_zones_carry_their_capacity():
     ({"type": "FeatureCollection", "features": [square_zone("p", 0, 0, 9, 9, 1, kind="fence")]}, "no zone polygon"),
     ({"type": "FeatureCollection", "features": [square_zone("p", 0, 0, 9, 9, 1, dwell_s=-5)]}, "dwell_s must be"),
     ({"type": "FeatureCollection", "features": [square_zone("p", 0, 0, 9, 9, 1, dwell_s="soon")]}, "dwell_s must be"),
+    ({"type": "FeatureCollection", "features": [square_zone("p", 0, 0, 9, 9, 1, policy="ignore")]},
+     "policy must be one of auto, approve, watch-only"),
 ])
 def test_bad_zone_files_are_refused_saying_why(bad, message):
     with pytest.raises(ZoneError, match=message):
