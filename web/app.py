@@ -1,7 +1,8 @@
 """The web map's Flask + Flask-SocketIO application: REST API (web/api.py), the page and its static files, Leaflet
 from npm, local map tiles (a z/x/y folder, or the station's MBTiles file through the port), the video panel's MJPEG
-proxy (/video/<stream>.mjpeg, web/video.py), login sessions, CSRF, Socket.IO live updates (web/fanout.py).
-/api/, /tiles/ and /video/ answer 401 without a login.
+proxy (/video/<stream>.mjpeg, web/video.py), login sessions, CSRF, Socket.IO live updates (web/fanout.py), and the
+grid officers' acknowledgement links (/notices/<notice id>/ack: [grid] ack_base_url = <this map's address>/notices).
+/api/, /tiles/ and /video/ answer 401 without a login; an acknowledgement link needs none (its token is the proof).
 
 `create_app(port, users, settings)` builds it around the two Protocols of web/port.py; web/server.py serves it.
 Sessions are Flask's signed cookies (HttpOnly, SameSite=Strict, Secure when served over TLS) holding the user's
@@ -22,13 +23,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, abort, g, jsonify, request, send_from_directory, session
+from flask import Flask, Response, abort, g, jsonify, render_template_string, request, send_from_directory, session
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from web.api import ENDPOINTS, Api, Endpoint, LoginBody, openapi_document, parse_body
 from web.auth import LoginThrottle, Passwords
-from web.errors import CsrfFailed, Forbidden, NotFound, TooManyAttempts, Unauthorized, UnsupportedMediaType, WebError
+from web.errors import (CsrfFailed, Forbidden, NotFound, StationUnavailable, TooManyAttempts, Unauthorized,
+                        UnsupportedMediaType, WebError)
 from web.fanout import Fanout
 from web.port import StationPort, User, UserStore, role_allows
 from web.settings import ServerSettings
@@ -86,6 +88,7 @@ def create_app(port: StationPort, users: UserStore, settings: ServerSettings, *,
     passwords = passwords or Passwords()
     by_name = LoginThrottle(clock, settings.max_login_failures, settings.login_window_s)
     by_address = LoginThrottle(clock, 4 * settings.max_login_failures, settings.login_window_s)  # a shared NAT
+    bad_links = LoginThrottle(clock, 4 * settings.max_login_failures, settings.login_window_s)  # per address
     sockets: dict[str, tuple[str, str]] = {}
     sockets_lock = threading.Lock()
 
@@ -276,6 +279,33 @@ def create_app(port: StationPort, users: UserStore, settings: ServerSettings, *,
         response.headers["X-Accel-Buffering"] = "no"  # a reverse proxy must not buffer a live stream
         return response
 
+    @app.route("/notices/<path:notice_id>/ack", methods=["GET", "POST"])
+    def notice_ack(notice_id: str):
+        """A grid officer's acknowledgement link: GET shows what will be acknowledged and a button (a link preview or
+        a mail scanner never acknowledges), POST asks the station, which checks the link's token and records it."""
+        officer, token = request.values.get("officer", ""), request.values.get("token", "")
+        page = {"notice_id": notice_id, "officer": officer, "token": token}
+        if not officer or not token or max(len(notice_id), len(officer), len(token)) > 300:
+            return _ack_page(page, "This acknowledgement link is incomplete: open the whole link from the message.",
+                             400)
+        if request.method == "GET":
+            return _ack_page(page, None, 200)
+        address = [str(request.remote_addr)]
+        wait = bad_links.retry_after_s(address)
+        if wait is not None:
+            return _ack_page(page, f"Too many invalid links from this address; try again in {wait:.0f} s.", 429)
+        try:
+            outcome = call(port.acknowledge_notice, notice_id, officer, token, request.form.get("note", "")[:500],
+                           settings.command_timeout_s)
+        except StationUnavailable as exc:
+            return _ack_page(page, f"The station did not answer: {exc.message}", 503)
+        if outcome.status == "accepted":
+            log.info("web: notice %s acknowledged by officer %s from %s", notice_id, officer, request.remote_addr)
+            return _ack_page({**page, "done": True}, f"Acknowledged. Thank you ({outcome.reason}).", 200)
+        if "not valid" in outcome.reason:
+            bad_links.failed(address)
+        return _ack_page(page, f"Not acknowledged: {outcome.reason}", 409)
+
     @socketio.on("connect")
     def on_connect(auth: Any = None):
         user = current_user()
@@ -314,3 +344,30 @@ def _origin_pattern(url_template: str) -> str:
         return ""
     host = re.sub(r"\{s\}", "*", m.group(2))
     return m.group(1) + host
+
+
+_ACK_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>SkyGuard: acknowledge an alert</title>
+<style>body{font:16px system-ui,sans-serif;max-width:32em;margin:2em auto;padding:0 1em}
+button{font-size:1.1em;padding:.5em 1.5em}textarea{width:100%}</style></head>
+<body><h1>Acknowledge an alert</h1>
+<p>Notice <code>{{ notice_id }}</code>, sent to officer <code>{{ officer }}</code>.</p>
+{% if message %}<p id="outcome" role="status">{{ message }}</p>{% endif %}
+{% if not done and officer and token %}
+<form method="post"><input type="hidden" name="officer" value="{{ officer }}">
+<input type="hidden" name="token" value="{{ token }}">
+<p><label>Note (optional)<br><textarea name="note" rows="3" maxlength="500"></textarea></label></p>
+<button type="submit" id="acknowledge">Acknowledge</button></form>
+<p>Acknowledging tells the station and the operators that you are dealing with it: it stops the alert climbing to
+the next level.</p>{% endif %}
+</body></html>
+"""
+
+
+def _ack_page(page: dict[str, Any], message: str | None, status: int) -> Response:
+    """The acknowledgement page (Jinja escapes every value)."""
+    response = Response(render_template_string(_ACK_PAGE, message=message, done=page.get("done", False), **{
+        k: v for k, v in page.items() if k != "done"}), status=status, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    return response

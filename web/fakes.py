@@ -46,6 +46,8 @@ class FakeStation:
                                                              [112.4662, 23.0477], [112.4654, 23.0472]]]}}]
         self.zones_editable = True
         self.tile_set: dict[tuple[int, int, int], bytes] = {}  # tiles(): offered when not empty (png)
+        self.notice_links: dict[tuple[str, str], str] = {}  # (notice id, officer id) -> the link's token
+        self.notices_acked: dict[str, str] = {}  # notice id -> by whom
 
     # --- the feed -------------------------------------------------------------------------------------------
 
@@ -123,6 +125,23 @@ class FakeStation:
                                   "params": dict(args), "requested_by": requested_by,
                                   "decision": "sent" if status == "accepted" else "refused", "reason": reason})
         return Outcome(request_id, vehicle_id, action, status, reason)
+
+    def acknowledge_notice(self, notice_id: str, officer_id: str, token: str, note: str, timeout_s: float) -> Outcome:
+        """Like the station's: the link's token must be the one sent to that officer; a notice is acknowledged once."""
+        request_id = f"r{next(self._ids)}"
+        with self._lock:
+            if self.notice_links.get((notice_id, officer_id)) != token:
+                status, reason = "refused_by_station", f"notice {notice_id!r}: the acknowledgement link is not valid"
+            elif notice_id in self.notices_acked:
+                status, reason = "refused_by_station", f"notice {notice_id!r}: already acknowledged by " \
+                                                       f"{self.notices_acked[notice_id]}"
+            else:
+                self.notices_acked[notice_id] = f"officer:{officer_id}"
+                status, reason = "accepted", f"acknowledged notice {notice_id!r}" + (f": {note}" if note else "")
+            self.commands.append({"request_id": request_id, "vehicle_id": "", "action": "acknowledge_notice",
+                                  "params": {"notice_id": notice_id, "note": note}, "requested_by": f"officer:{officer_id}",
+                                  "decision": "sent" if status == "accepted" else "refused", "reason": reason})
+        return Outcome(request_id, "", "acknowledge_notice", status, reason)
 
     def acknowledgements(self) -> list[Acknowledgement]:
         with self._lock:

@@ -116,6 +116,10 @@ class StationPort(Protocol):
                 timeout_s: float) -> Outcome:
         """Ask through the station's checked, audited command path; StationUnavailable after timeout_s."""
 
+    def acknowledge_notice(self, notice_id: str, officer_id: str, token: str, note: str, timeout_s: float) -> Outcome:
+        """A grid officer's acknowledgement link followed (the notice, the officer and the link's token, which the
+        station checks) through the station's checked, audited command path; StationUnavailable after timeout_s."""
+
     def missions(self) -> list[dict[str, Any]]:
         """The active patrol runs with their mission path (``path``: [[lat, lon], ...])."""
 

@@ -8,8 +8,9 @@ Deliver gets an answer, delivered or failed with the reason (a bug in an adapter
 the core's (core/notices.py), with the core's clock.
 
 An acknowledgement link is `<[grid] ack_base_url>/<notice id, URL-quoted>/ack?officer=<officer id>&token=<token>`
-(notify.signature.ack_token with the secrets file's ack_secret). The web server that serves ack_base_url passes the
-three to `Station.acknowledge_notice(notice_id, officer_id=..., token=...)`; this module checks the token.
+(notify.signature.ack_token with the secrets file's ack_secret). The web map serves it (web/app.py, /notices/...:
+ack_base_url is the web map's address + "/notices") and passes the three to `Station.acknowledge_notice(notice_id,
+officer_id=..., token=...)`; this module checks the token.
 """
 from __future__ import annotations
 

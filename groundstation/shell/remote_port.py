@@ -103,7 +103,7 @@ def _decode_args(name: str, args: list[Any]) -> list[Any]:
 
 
 def _encode_result(name: str, result: Any) -> Any:
-    if name in ("command", "acknowledge", "users_add"):
+    if name in ("command", "acknowledge_notice", "acknowledge", "users_add"):
         return asdict(result)
     if name == "acknowledgements" or name == "users_all":
         return [asdict(r) for r in result]
@@ -113,7 +113,7 @@ def _encode_result(name: str, result: Any) -> Any:
 
 
 def _decode_result(name: str, result: Any) -> Any:
-    if name == "command":
+    if name in ("command", "acknowledge_notice"):
         return Outcome(**result)
     if name == "acknowledge":
         return Acknowledgement(**result)
@@ -126,7 +126,7 @@ def _decode_result(name: str, result: Any) -> Any:
     return result
 
 
-PORT_METHODS = ("view", "layout", "since", "command", "missions", "records", "acknowledgements", "acknowledge",
+PORT_METHODS = ("view", "layout", "since", "command", "acknowledge_notice", "missions", "records", "acknowledgements", "acknowledge",
                 "schedules", "add_schedule", "remove_schedule", "video_sources", "zones_document", "save_zones",
                 "parse_zones", "tiles")
 USER_METHODS = {"users_get": "get", "users_all": "all", "users_add": "add", "users_remove": "remove"}
@@ -411,6 +411,10 @@ class RemotePort:
     def command(self, vehicle_id: str, action: str, args: Mapping[str, Any], requested_by: str,
                 timeout_s: float) -> Outcome:
         return self._client.call("command", vehicle_id, action, dict(args), requested_by, timeout_s,
+                                 timeout_s=timeout_s + 10.0)
+
+    def acknowledge_notice(self, notice_id: str, officer_id: str, token: str, note: str, timeout_s: float) -> Outcome:
+        return self._client.call("acknowledge_notice", notice_id, officer_id, token, note, timeout_s,
                                  timeout_s=timeout_s + 10.0)
 
     def missions(self) -> list[dict[str, Any]]:

@@ -74,6 +74,16 @@ class _Connections:
                 pass
 
 
+def _outcome(future: Any, timeout_s: float) -> Outcome:
+    """The station's answer to a request, as web.port's Outcome (StationUnavailable after timeout_s)."""
+    try:
+        o = future.result(timeout_s)
+    except FutureTimeout:
+        raise StationUnavailable(f"no answer from the station within {timeout_s:g} s; the command may still "
+                                 "be carried out (see the audit trail)") from None
+    return Outcome(o.request_id, o.vehicle_id, o.action, o.status, o.reason, o.result_name)
+
+
 class StationBridge:
     """web.port.StationPort over a running Station. `mbtiles`: an MBTiles file of map tiles to offer (default: the
     config's [web] tiles_mbtiles)."""
@@ -116,13 +126,13 @@ class StationBridge:
 
     def command(self, vehicle_id: str, action: str, args: Mapping[str, Any], requested_by: str,
                 timeout_s: float) -> Outcome:
-        future = self._station.request(CommandRequest(vehicle_id, action, dict(args), requested_by=requested_by))
-        try:
-            o = future.result(timeout_s)
-        except FutureTimeout:
-            raise StationUnavailable(f"no answer from the station within {timeout_s:g} s; the command may still "
-                                     "be carried out (see the audit trail)") from None
-        return Outcome(o.request_id, o.vehicle_id, o.action, o.status, o.reason, o.result_name)
+        return _outcome(self._station.request(CommandRequest(vehicle_id, action, dict(args), requested_by=requested_by)),
+                        timeout_s)
+
+    def acknowledge_notice(self, notice_id: str, officer_id: str, token: str, note: str, timeout_s: float) -> Outcome:
+        # the station checks the token and records the request as made by "officer:<officer_id>"
+        return _outcome(self._station.acknowledge_notice(notice_id, officer_id=officer_id, token=token, note=note),
+                        timeout_s)
 
     def missions(self) -> list[dict[str, Any]]:
         out = []
@@ -153,7 +163,12 @@ class StationBridge:
         if not storage.alert_exists(conn, ack.alert_id):
             raise NotFound(f"no alert {ack.alert_id!r}")
         r = storage.insert_alert_ack(conn, ack.alert_id, ack.by, ack.at_s, ack.note)
-        return Acknowledgement(r["alert_id"], r["acked_by"], r["acked_at_s"], r["note"])
+        first = Acknowledgement(r["alert_id"], r["acked_by"], r["acked_at_s"], r["note"])
+        if first == ack and self._config.grid.file is not None:
+            # the grid officers' notices of this alert stop climbing: asked of the station, checked and recorded
+            # like every request (refused, and recorded so, when no officer was sent it)
+            self._station.acknowledge_notice(alert_id=ack.alert_id, requested_by=f"web:{ack.by}", note=ack.note)
+        return first
 
     def schedules(self, now_s: float) -> list[dict[str, Any]]:
         return schedules.list_schedules(self._db, now_s)

@@ -1,7 +1,8 @@
 """Grid officers end to end in the running station (the fleet is tests/groundstation/fakes.py's double, the clock is
 injected, the database, the webhook receiver and the SMTP server are real): a crowd seen in a grid cell reaches the
-cell's officer by webhook and e-mail, the officer's link acknowledges it; another, not acknowledged, climbs to the
-community's officer, whose unreachable webhook is retried and then reported to the operators, never dropped."""
+cell's officer by webhook and e-mail, the officer's link acknowledges it (on the web map's page, through the
+station); another, not acknowledged, climbs to the community's officer, whose unreachable webhook is retried and then
+reported to the operators, never dropped, until an operator acknowledges the alert on the map."""
 from __future__ import annotations
 
 import json
@@ -12,12 +13,16 @@ from groundstation.config import parse_config
 from groundstation.core import crowds as cr
 from groundstation.shell import storage
 from groundstation.shell.station import Station
+from groundstation.shell.web_bridge import DatabaseUsers, StationBridge
 from notify import verify
 from tests.grid.city import at, geojson, units
 from tests.groundstation.fakes import FakeFleet
 from tests.notify.servers import Answer, HttpReceiver, SmtpServer, free_port
 from tests.waiting import wait_for
 from vision.records import FrameResult, PersonOnGround
+from web.app import create_app
+from web.port import Acknowledgement
+from web.settings import ServerSettings
 
 T0 = 1_700_000_000.0
 WEBHOOK_SECRET = "0123456789abcdef-webhook"
@@ -50,7 +55,7 @@ def _config(tmp_path: Path, receiver: HttpReceiver, smtp: SmtpServer, gateway: H
         "counting": {"hold_s": 0.0, "clear_s": 5.0, "window_s": 600.0},
         "response": {"mode": "watch-only", "speech_engines": ["espeak-ng"],
                      "speech_cache_dir": str(tmp_path / "speech")},
-        "grid": {"file": str(grid), "secrets_file": str(secrets), "ack_base_url": "https://station.example.org/n",
+        "grid": {"file": str(grid), "secrets_file": str(secrets), "ack_base_url": "https://station.example.org/notices",
                  "ack_timeout_s": {"cell": 60, "community": 600}, "retry_backoff_s": 1.0, "max_attempts": 3,
                  "delivery_timeout_s": 5.0,
                  "smtp": {"host": "127.0.0.1", "port": smtp.port, "sender": "skyguard@example.org",
@@ -94,15 +99,21 @@ def test_a_crowd_alert_reaches_its_officer_is_acknowledged_and_an_unacknowledged
             li_na_mail = next(m for _, to, m in mails if to == ["li.na@example.org"])
             assert body["ack_url"] in li_na_mail.get_payload(decode=True).decode()
 
-            # Li Na follows her link: the web endpoint passes its parts to the station
+            # Li Na follows her link to the web map's page (no login: the token is her proof), which asks the station
             link = urlsplit(body["ack_url"])
             notice_id = unquote(link.path.split("/")[-2])
             query = parse_qs(link.query)
-            forged = station.acknowledge_notice(notice_id, officer_id=query["officer"][0], token="0" * 64).result(10)
-            assert forged.status == "refused_by_station" and "bad token" in forged.reason
-            outcome = station.acknowledge_notice(notice_id, officer_id=query["officer"][0], token=query["token"][0],
-                                                 note="on my way").result(10)
-            assert outcome.ok, outcome.reason
+            bridge = StationBridge(station, config)
+            web = create_app(bridge, DatabaseUsers(config.station.storage_path),
+                             ServerSettings(secret_key=b"k" * 32, async_mode="threading")).flask.test_client()
+            page = web.get(f"{link.path}?{link.query}")
+            assert page.status_code == 200 and b'id="acknowledge"' in page.data
+            assert not storage.notice_ack_rows(db), "opening the link (a mail scanner, a preview) acknowledges nothing"
+            forged = web.post(link.path, data={"officer": query["officer"][0], "token": "0" * 64})
+            assert forged.status_code == 409 and b"bad token" in forged.data
+            answer = web.post(link.path, data={"officer": query["officer"][0], "token": query["token"][0],
+                                               "note": "on my way"})
+            assert answer.status_code == 200 and b"Acknowledged" in answer.data, answer.data
             station.flush()
             (ack,) = storage.notice_ack_rows(db)
             assert (ack["notice_id"], ack["via"], ack["by"], ack["note"]) == (
@@ -141,6 +152,18 @@ def test_a_crowd_alert_reaches_its_officer_is_acknowledged_and_an_unacknowledged
                      if c["action"] == "acknowledge_notice"]
             assert sorted(c["decision"] for c in audit) == ["refused", "sent"]
             assert all("token" not in json.dumps(c["params"]).replace("token_valid", "") for c in audit)
+
+            # an operator acknowledges cell-b's alert on the map: its notices stop climbing, through the station
+            (alert_b,) = [a for a in storage.StorageReader(config.station.storage_path).alerts("crowd")
+                          if a["zone_id"] == "grid:cell-b"]
+            bridge.acknowledge(Acknowledgement(alert_b["alert_id"], "ops1", clock.t, "drone on its way"))
+            station.flush()
+            wait_for(lambda: {n["unit_id"]: n["status"] for n in storage.notice_rows(db)}.get("plaza-c")
+                     == "acknowledged", 30.0, "the escalated notice acknowledged by the operator")
+            by_op = [c for c in storage.StorageReader(config.station.storage_path).commands(limit=10)
+                     if c["action"] == "acknowledge_notice" and c["requested_by"] == "web:ops1"]
+            assert [c["decision"] for c in by_op] == ["sent"]
+            bridge.close()
         finally:
             db.close()
             station.stop()

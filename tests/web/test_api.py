@@ -442,3 +442,40 @@ def test_map_tiles_from_the_stations_mbtiles_file(site):
     assert viewer.get("/tiles/15/26000/14000.jpg").status_code == 404
     assert viewer.get("/tiles/3/8/0.png").status_code == 404, "x beyond the zoom level"
     assert site.client().get("/tiles/15/26000/14000.png").status_code == 401
+
+
+def test_an_officers_link_shows_a_page_and_only_a_post_with_its_token_acknowledges(site):
+    site.station.notice_links[("a1@cell-a", "cell-a.officer")] = "good-token"
+    anonymous = site.client()
+    path = "/notices/a1%40cell-a/ack"
+    page = anonymous.get(f"{path}?officer=cell-a.officer&token=good-token")
+    assert page.status_code == 200 and b'id="acknowledge"' in page.data and b"a1@cell-a" in page.data
+    assert page.headers["Cache-Control"] == "no-store"
+    assert not site.station.notices_acked, "opening the link acknowledges nothing"
+    bad = anonymous.post(path, data={"officer": "cell-a.officer", "token": "forged"})
+    assert bad.status_code == 409 and b"not valid" in bad.data and not site.station.notices_acked
+    good = anonymous.post(path, data={"officer": "cell-a.officer", "token": "good-token", "note": "on my way"})
+    assert good.status_code == 200 and b"Acknowledged" in good.data and b'id="acknowledge"' not in good.data
+    assert site.station.notices_acked == {"a1@cell-a": "officer:cell-a.officer"}
+    assert site.station.commands[-1]["params"] == {"notice_id": "a1@cell-a", "note": "on my way"}
+    again = anonymous.post(path, data={"officer": "cell-a.officer", "token": "good-token"})
+    assert again.status_code == 409 and b"already acknowledged" in again.data
+
+
+def test_an_incomplete_or_hostile_link_is_refused_and_escaped(site):
+    anonymous = site.client()
+    assert anonymous.get("/notices/x/ack?officer=o").status_code == 400
+    assert anonymous.post("/notices/x/ack", data={"token": "t"}).status_code == 400
+    page = anonymous.get("/notices/%3Cscript%3Ealert(1)%3C%2Fscript%3E/ack?officer=%3Cb%3E&token=t")
+    assert page.status_code == 200 and b"<script>" not in page.data and b"&lt;script&gt;" in page.data
+    assert b"<b>" not in page.data
+    assert not site.station.commands, "nothing was asked of the station"
+
+
+def test_guessing_tokens_is_throttled_per_address(site):
+    anonymous = site.client()
+    codes = [anonymous.post("/notices/n1/ack", data={"officer": "o", "token": f"guess-{i}"}).status_code
+             for i in range(21)]
+    assert codes[:20] == [409] * 20 and codes[20] == 429
+    asked = [c for c in site.station.commands if c["action"] == "acknowledge_notice"]
+    assert len(asked) == 20, "a throttled guess never reaches the station"

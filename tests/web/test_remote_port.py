@@ -39,6 +39,10 @@ def test_the_ports_calls_cross_with_their_records_and_refusals(endpoint):
     outcome = port.command("v1", "rtl", {}, "web:olga", 5.0)
     assert isinstance(outcome, Outcome) and outcome.status == "accepted"
     assert station.commands[-1]["requested_by"] == "web:olga"
+    station.notice_links[("a1@cell-a", "cell-a.officer")] = "link-token"
+    acked = port.acknowledge_notice("a1@cell-a", "cell-a.officer", "link-token", "on my way", 5.0)
+    assert isinstance(acked, Outcome) and acked.status == "accepted" and acked.action == "acknowledge_notice"
+    assert port.acknowledge_notice("a1@cell-a", "cell-a.officer", "forged", "", 5.0).status == "refused_by_station"
     assert port.records("alerts", {}, 10)[0]["alert_id"] == "a1"
     ack = port.acknowledge(Acknowledgement("a1", "olga", 2.0, "seen"))
     assert ack == Acknowledgement("a1", "olga", 2.0, "seen") and port.acknowledgements() == [ack]
