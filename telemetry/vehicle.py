@@ -701,8 +701,14 @@ class Vehicle:
         with self._cond:
             self._tracker.set(name, value)
             state = self._tracker.snapshot()
-            self._cond.notify_all()
         self._emit(StateUpdated(state, time.monotonic()))
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        """Wake the threads in wait_until. Always after the StateUpdated showing the change was emitted: whoever
+        learns from a returned command that the vehicle armed (or changed mode) finds the listener told first."""
+        with self._cond:
+            self._cond.notify_all()
 
     def _emit(self, event: TelemetryEvent) -> None:
         if self._on_event is None:
@@ -726,8 +732,7 @@ class Vehicle:
 
     def _on_batch(self, now: float) -> None:
         with self._cond:
-            if self._waiters:
-                self._cond.notify_all()
+            waiters = self._waiters > 0
             self._tracker.set("boot_bytes_skipped", self._link.boot_bytes_skipped)
             self._tracker.set("components", self._link.components_seen)
             count = self._tracker.get("messages_received")
@@ -745,6 +750,8 @@ class Vehicle:
                 self._emit(event)
         if state is not None:
             self._emit(StateUpdated(state, now))
+        if waiters:
+            self._wake_waiters()
 
     def _on_link_change(self, up: bool, reason: str, now: float) -> None:
         with self._cond:
@@ -754,10 +761,10 @@ class Vehicle:
                 self._tracker.set("component_id", self._link.target_component)
             self._tracker.take_significant()
             state = self._tracker.snapshot()
-            self._cond.notify_all()
         log.info("%s: link %s (%s)", self.vehicle_id, "up" if up else "down", reason)
         self._emit(LinkChanged(self.vehicle_id, up, reason, now))
         self._emit(StateUpdated(state, now))
+        self._wake_waiters()
         if up:
             threading.Thread(target=self._configure, name=f"configure-{self.vehicle_id}", daemon=True).start()
 

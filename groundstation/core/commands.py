@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 
-from telemetry.records import MissionItem, MissionType
+from telemetry.records import MissionItem, MissionType, VehicleState
 
 COPTER_MODES = frozenset({
     "STABILIZE", "ACRO", "ALT_HOLD", "AUTO", "GUIDED", "LOITER", "RTL", "CIRCLE", "LAND", "DRIFT", "SPORT",
@@ -32,8 +32,11 @@ class Refusal(Exception):
 
 class VehiclePort(Protocol):
     """What the shell needs of a vehicle link to carry out the commands below (telemetry.vehicle.Vehicle).
-    Each call blocks until the vehicle acknowledged it and raises telemetry's errors when it did not."""
+    Each call blocks until the vehicle acknowledged it and raises telemetry's errors when it did not. `state`: what
+    the link knows of the vehicle now (None: nothing to pass on)."""
 
+    @property
+    def state(self) -> VehicleState | None: ...
     def arm(self) -> Any: ...
     def disarm(self) -> Any: ...
     def takeoff(self, alt_rel_m: float) -> Any: ...

@@ -62,6 +62,8 @@ STATION_ACTIONS: Mapping[str, Handler] = MappingProxyType({
 def handle(state: StationState, event: Event, now_s: float) -> tuple[StationState, list[Action]]:
     """Apply one event; return the new state and the actions for the shell to carry out."""
     handlers = _HANDLERS.get(type(event))
+    if isinstance(event, StateUpdated) and _older(state, event):
+        return replace(state, events_handled=state.events_handled + 1), []
     if handlers is None:
         return replace(state, events_handled=state.events_handled + 1), [
             Record(EventRow(None, now_s, "internal", "error", f"unknown event type {type(event).__name__}"))
@@ -100,6 +102,14 @@ def _on_request(state: StationState, request: CommandRequest, now_s: float) -> t
     if station_action is not None:
         return station_action(state, request, now_s)
     return requests.on_request(state, request, now_s)
+
+
+def _older(state: StationState, event: StateUpdated) -> bool:
+    """A vehicle state older than the one the core has (fewer of the vehicle's messages in it): the shell passes on
+    the state a command left the vehicle in as well as the link's own, and either may come second."""
+    known = state.vehicles.get(event.state.vehicle_id)
+    return known is not None and known.state is not None and \
+        event.state.messages_received < known.state.messages_received
 
 
 def _crowds(step: Callable[[cr.CrowdState, Any, float], tuple[cr.CrowdState, list[Any]]]) -> Handler:

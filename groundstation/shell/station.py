@@ -30,6 +30,7 @@ never touches the links.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import queue
 import sqlite3
@@ -124,11 +125,14 @@ class Inbox:
         self.max_depth = 0
 
     def put_state(self, event: StateUpdated) -> None:
-        """Keep only the latest state per vehicle; never blocks."""
+        """Keep only the latest state per vehicle (the one with the most of its messages in it); never blocks."""
         with self._lock:
             self.states_received += 1
-            if event.state.vehicle_id in self._latest:
+            kept = self._latest.get(event.state.vehicle_id)
+            if kept is not None:
                 self.states_coalesced += 1
+                if kept.state.messages_received > event.state.messages_received:
+                    event = kept
             self._latest[event.state.vehicle_id] = event
             if self._states_flagged:
                 return
@@ -623,7 +627,9 @@ class Station:
                 with self._lock:
                     future = self._futures.pop(action.outcome.request_id, None)
                 if future is not None:
-                    future.set_result(action.outcome)
+                    # answered once the records of the decision are committed: what a requester is told is in the
+                    # audit trail, even if the station dies the next moment
+                    self._writer.after_committed(functools.partial(future.set_result, action.outcome))
 
     def _shell_refusal(self, request: CommandRequest, reason: str, record: bool = True) -> CommandOutcome:
         """A request refused before it reached the core (inbox full, station stopped): still recorded."""
@@ -751,6 +757,7 @@ class Station:
         """Runs a checked command on a worker thread; the result goes back to the inbox, always."""
         started = time.monotonic()
         finished: CommandFinished
+        vehicle = None
         try:
             if self._closing:
                 raise _NotSent("station stopping; command not sent")
@@ -794,6 +801,10 @@ class Station:
                                        error=f"{type(exc).__name__}: {exc}")
         with self._lock:
             self._finished += 1
+        if vehicle is not None and vehicle.state is not None:
+            # the core sees the vehicle as the command left it (an arm confirmed from HEARTBEAT: armed) before the
+            # result, whichever of this and the link's own StateUpdated reaches the inbox first
+            self._inbox.put_state(StateUpdated(vehicle.state, time.monotonic()))
         self._inbox.put_event(finished)
 
 

@@ -746,6 +746,14 @@ class StorageWriter:
         except TimeoutError:
             raise StorageError(f"{self.path}: storage did not answer within {timeout_s:g} s") from None
 
+    def after_committed(self, fn: Callable[[], None]) -> None:
+        """Run `fn()` on the writer thread once every row submitted before it is committed (at once when the
+        writer is not running); never blocks."""
+        if self._thread is None:
+            fn()
+            return
+        self._queue.put(_Call(lambda _conn: fn(), Future()))
+
     def wait_committed(self, seq: int, timeout_s: float | None = None) -> bool:
         with self._committed:
             return self._committed.wait_for(lambda: self._committed_seq >= seq, timeout_s)

@@ -36,6 +36,7 @@ class FakeVehicle:
         # per-method behaviour: a callable run instead of the default answer (may raise or block)
         self.behaviour: dict[str, Callable[..., Any]] = {}
         self.closed = False
+        self.state = None  # the station passes on a state only the fleet's link emitted (FakeFleet.state)
 
     def _do(self, name: str, *args: Any) -> Any:
         self.calls.append((name, args))

@@ -380,3 +380,11 @@ def test_last_seen_is_recorded_on_link_changes_and_every_minute_while_up():
     s, actions = handle(s, LinkChanged("d1", False, "silent", 0.0), NOW + 130.0)
     seen += [r.at_s - NOW for r in rows(actions, VehicleRow)]
     assert seen == [61.0, 125.0, 130.0], "vehicles.last_seen_s follows the vehicle, not only the first link-up"
+
+
+def test_a_state_older_than_the_one_the_core_has_is_ignored():
+    s = station(messages_received=120, armed=True)
+    stale, actions = handle(s, StateUpdated(vstate(messages_received=100, armed=False), 0.0), NOW)
+    assert stale.vehicles["d1"].state.armed and not actions, "a state with fewer of the vehicle's messages is old"
+    newer, _ = handle(s, StateUpdated(vstate(messages_received=121, armed=False), 0.0), NOW)
+    assert not newer.vehicles["d1"].state.armed

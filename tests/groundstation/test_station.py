@@ -10,7 +10,7 @@ from groundstation.core.records import CommandRequest
 from groundstation.shell.station import Station
 from groundstation.shell.storage import StorageReader
 from telemetry.errors import CommandRefused, CommandTimeout, LinkDown
-from tests.groundstation.fakes import HOME, FakeFleet
+from tests.groundstation.fakes import HOME, FakeFleet, ready_state
 from tests.waiting import wait_for
 
 FENCE = [[23.0425, 112.4595], [23.0425, 112.4705], [23.0525, 112.4705], [23.0525, 112.4595]]
@@ -187,6 +187,20 @@ def test_state_updates_are_coalesced_and_the_latest_wins(tmp_path):
         assert c.inbox_overflowed == 0, "state updates never take queue space beyond one wake-up"
         with h.reader() as r:
             assert r.counts()["events"] < 20, "plain state updates are not recorded"
+
+
+def test_the_core_sees_the_state_a_command_left_the_vehicle_in_before_its_result(tmp_path):
+    """The link's StateUpdated may reach the inbox after the command's result: the station passes on the state the
+    command saw too (an arm confirmed from HEARTBEAT: armed), so the next command is checked against it."""
+    with Harness(tmp_path) as h:
+        h.ready("d1")
+        vehicle = h.fleet.get("d1")
+        vehicle.state = ready_state("d1", armed=True, mode="GUIDED", messages_received=50)
+        assert h.ask("d1", "arm").ok
+        assert h.ask("d1", "takeoff", {"alt_rel_m": 20}).ok, "checked against the armed state, not the link's older one"
+        h.fleet.state("d1", armed=False, mode="GUIDED", messages_received=40)  # the link's late, older state
+        h.station.flush()
+        assert h.station.snapshot()["d1"].armed, "an older state never replaces a newer one"
 
 
 class GatedClock:
