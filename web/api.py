@@ -426,8 +426,9 @@ class Api:
             raise Conflict(f"the counting zones cannot be edited from the map: {doc.get('why') or 'not editable'}")
         return list(doc["features"])
 
-    def _save_zones(self, features: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.call(self.port.save_zones, {"type": "FeatureCollection", "features": features})
+    def _save_zones(self, features: list[dict[str, Any]], user: Any) -> dict[str, Any]:
+        return self.call(self.port.save_zones, {"type": "FeatureCollection", "features": features},
+                         f"web:{user.name}")
 
     def put_zone(self, user: Any, body: ZoneBody, zone_id: str) -> dict[str, Any]:
         check_zone_id(zone_id)
@@ -449,22 +450,22 @@ class Api:
                 features[at]["properties"].pop("policy", None)
             if body.dwell_s is None:
                 features[at]["properties"].pop("dwell_s", None)
-        return self._save_zones(features)
+        return self._save_zones(features, user)
 
     def remove_zone(self, user: Any, body: None, zone_id: str) -> dict[str, Any]:
         features = self._editable_zones()
         kept = [f for f in features if f.get("id") != zone_id]
         if len(kept) == len(features):
             raise NotFound(f"no counting zone {zone_id!r} in the zones file")
-        return self._save_zones(kept)
+        return self._save_zones(kept, user)
 
     def import_zones(self, user: Any, body: ZoneImportBody) -> dict[str, Any]:
         features = self._editable_zones()
         new = self.call(self.port.parse_zones, body.text, body.filename)["features"]
         if body.replace:
-            return self._save_zones(new)
+            return self._save_zones(new, user)
         ids = {f.get("id") for f in new}
-        return self._save_zones([f for f in features if f.get("id") not in ids] + new)
+        return self._save_zones([f for f in features if f.get("id") not in ids] + new, user)
 
     def acknowledge(self, user: Any, body: AckBody, alert_id: str) -> dict[str, Any]:
         ack = self.call(self.port.acknowledge, Acknowledgement(alert_id, user.name, self.clock(), body.note))

@@ -189,7 +189,7 @@ class FakeStation:
             doc["why"] = "the zones file is KML"
         return doc
 
-    def save_zones(self, document: Mapping[str, Any]) -> dict[str, Any]:
+    def save_zones(self, document: Mapping[str, Any], requested_by: str) -> dict[str, Any]:
         features = list(document.get("features") or [])
         for f in features:
             props = f.get("properties") or {}
@@ -200,7 +200,10 @@ class FakeStation:
                                    f"{', '.join(ZONE_POLICIES)}")
         with self._lock:
             self.zone_features = features
-        return {"stored": "memory", "zones": len(features), "applied": False, "message": "stored"}
+            self.commands.append({"request_id": f"zones-{len(self.commands)}", "vehicle_id": "", "action": "load_zones",
+                                  "params": {"zones": [f.get("id") for f in features]}, "requested_by": requested_by,
+                                  "decision": "sent", "reason": f"{len(features)} counting zone(s)"})
+        return {"stored": "memory", "zones": len(features), "applied": True, "message": "stored; counted now"}
 
     def parse_zones(self, text: str, filename: str) -> dict[str, Any]:
         import json

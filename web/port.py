@@ -151,11 +151,11 @@ class StationPort(Protocol):
         """The counting zones file as a GeoJSON FeatureCollection (properties: name, capacity, policy, dwell_s),
         with ``"editable"`` (False with ``"why"`` when the station cannot store edits)."""
 
-    def save_zones(self, document: Mapping[str, Any]) -> dict[str, Any]:
-        """Check (the station's own zone parser) and store a whole new counting zones document (InvalidInput saying
-        what is wrong, nothing stored; Conflict when the zones cannot be edited). Answers ``{"stored": where,
-        "zones": count, "applied": bool, "message": str}``: `applied` False when the station counts the new zones
-        only after a restart."""
+    def save_zones(self, document: Mapping[str, Any], requested_by: str) -> dict[str, Any]:
+        """Check (the station's own zone parser), store a whole new counting zones document and have the station
+        count by it at once, recorded as asked by `requested_by` (InvalidInput saying what is wrong, nothing stored;
+        Conflict when the zones cannot be edited or the station refuses them, the previous zones kept). Answers
+        ``{"stored": where, "zones": count, "applied": True, "outcome": the station's answer, "message": str}``."""
 
     def parse_zones(self, text: str, filename: str) -> dict[str, Any]:
         """A GeoJSON or KML zone file (by its name's extension) read with the station's parser, as the GeoJSON

@@ -6,7 +6,8 @@ the actions (records.Record / SendCommand / Reply). Each event type goes to the 
 care about it, in order: vehicles.py (what the vehicles say), requests.py (the command lifecycle), patrol_runs.py
 (automatic patrols), crowds.py (ground counting), response.py (the crowd response), notices.py (alerts to grid
 officers: every alert an event raised is routed after its handlers ran), risk.py (the risk map: every gathering and
-fever hint an event recorded is taken as evidence after its handlers ran), venues.py (venue occupancy).
+fever hint an event recorded is taken as evidence after its handlers ran), venues.py (venue occupancy), zones.py
+(counting zones replaced while running).
 
 A handler that raises (a bug) never takes the station down or loses a request: the event is answered from the
 state before it (unchanged), a CommandRequest is refused with the error and recorded, and the error is logged
@@ -20,7 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from groundstation.core import crowds as cr
-from groundstation.core import notices, patrol_runs, requests, response, risk, vehicles, venues
+from groundstation.core import notices, patrol_runs, requests, response, risk, vehicles, venues, zones
 from groundstation.core.notice_data import DeliveryFinished, GridLoaded
 from groundstation.core.patrols import SchedulesLoaded, Tick
 from groundstation.core.response_data import BroadcastFinished, ThermalScreened
@@ -55,6 +56,7 @@ STATION_ACTIONS: Mapping[str, Handler] = MappingProxyType({
     "risk_input": risk.on_input,
     "recompute_risk": risk.on_recompute,
     "set_venue_occupancy": venues.on_set,
+    "load_zones": zones.on_load,
     **response.STATION_ACTIONS,
 })
 

@@ -46,6 +46,9 @@ class CommandRequest:
     args: Mapping[str, Any] = field(default_factory=dict)
     requested_by: str = "operator"
     request_id: str = ""
+    # what the shell read for a station action and hands to the core with it (load_zones: the zone policies); args
+    # say what it is for the record, the attachment itself is never recorded
+    attachment: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

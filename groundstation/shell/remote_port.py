@@ -444,8 +444,8 @@ class RemotePort:
     def zones_document(self) -> dict[str, Any]:
         return self._client.call("zones_document")
 
-    def save_zones(self, document: Mapping[str, Any]) -> dict[str, Any]:
-        return self._client.call("save_zones", dict(document))
+    def save_zones(self, document: Mapping[str, Any], requested_by: str) -> dict[str, Any]:
+        return self._client.call("save_zones", dict(document), requested_by)
 
     def parse_zones(self, text: str, filename: str) -> dict[str, Any]:
         return self._client.call("parse_zones", text, filename)

@@ -657,9 +657,12 @@ class Station:
         self._screener = ThermalScreener(self._camera_info, settings.screening())
         self._loudspeaker = Loudspeaker(settings.synthesizer(), {v.id: v.speaker_url for v in self.config.vehicles
                                                                  if v.speaker_url}, self._clock)
-        messages = sorted({zp.messages for zp in (*self._state.response_policy.zones.values(),
-                                                  self._state.response_policy.default) if zp.messages})
-        if messages and settings.broadcast == "speaker":
+        self._prepare_speech(self._state.response_policy)
+
+    def _prepare_speech(self, policy: Any) -> None:
+        """Synthesize every zone's loudspeaker message in the background (cached), so a broadcast costs none."""
+        messages = sorted({zp.messages for zp in (*policy.zones.values(), policy.default) if zp.messages})
+        if messages and self._loudspeaker is not None and self.config.response.broadcast == "speaker":
             threading.Thread(target=self._loudspeaker.prepare, args=(messages,), name="speech-prepare",
                              daemon=True).start()
 
@@ -709,6 +712,30 @@ class Station:
         Checked and recorded like every request (core/notices.py)."""
         return self.request(self._notifier.acknowledgement(notice_id, alert_id=alert_id, by=requested_by,
                                                            officer_id=officer_id, token=token, note=note))
+
+    def reload_zones(self, requested_by: str = "operator") -> Future[CommandOutcome]:
+        """Read [counting] zones_file again (an admin changed it) and count by the new zones from now on (core/zones.py:
+        checked and recorded like every request; refused while a removed zone has a gathering or a response)."""
+        from groundstation.core.zones import ZonesRead
+        from missions.errors import MissionError
+
+        path = self.config.counting.zones_file
+        try:
+            counting, response_policy, notice_policy = self.config.grid.policies(self.config.counting,
+                                                                                 self.config.response)
+        except (OSError, UnicodeDecodeError, ValueError, MissionError) as exc:
+            request = CommandRequest("", "load_zones", {"file": str(path)}, requested_by, uuid.uuid4().hex)
+            future: Future[CommandOutcome] = Future()
+            future.set_result(self._shell_refusal(request, f"cannot read the zones file {path}: {exc}"))
+            return future
+        zones = [{"id": z.zone_id, "name": z.name, "capacity": z.capacity_persons,
+                  "mode": response_policy.zone(z.zone_id).mode} for z in counting.zones if not z.zone_id.startswith("grid:")]
+        read = ZonesRead(counting, response_policy, notice_policy.zone_cells, path.name if path is not None else "")
+        future = self.request(CommandRequest("", "load_zones", {"file": str(path), "zones": zones}, requested_by,
+                                             attachment=read))
+        future.add_done_callback(lambda f: self._prepare_speech(response_policy)
+                                 if f.result().status == "accepted" else None)
+        return future
 
     # --- issue 13: the risk map and venues (station actions, checked and recorded like every request) ---------------
 

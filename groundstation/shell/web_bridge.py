@@ -19,6 +19,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,9 @@ class _Connections:
                 item.close()
             except Exception:  # a connection of a thread that is gone
                 pass
+
+
+ZONES_TIMEOUT_S = 10.0  # the station's answer to new zones (read and applied by its core thread)
 
 
 def _outcome(future: Any, timeout_s: float) -> Outcome:
@@ -239,10 +243,11 @@ class StationBridge:
             return {"type": "FeatureCollection", "features": [_zone_feature(z) for z in zones]}
         return {"type": "FeatureCollection", "features": zone_features(json.loads(text))}
 
-    def save_zones(self, document: Mapping[str, Any]) -> dict[str, Any]:
+    def save_zones(self, document: Mapping[str, Any], requested_by: str = "web") -> dict[str, Any]:
         """Checked with the station's own parser (every polygon a counting zone with its capacity; policy one of
-        missions.zone.ZONE_POLICIES), then written over [counting] zones_file (the previous file kept as .bak). Applied
-        at once when the station can reload its zones (Station.reload_zones), else at its next start."""
+        missions.zone.ZONE_POLICIES), written over [counting] zones_file (the previous file kept as .bak), then
+        loaded by the station at once (Station.reload_zones: checked and recorded with who asked). A refusal (a
+        removed zone still in use) puts the previous file back and is answered 409 with the station's reason."""
         from missions.areas import counting_zones_from_text
         from missions.errors import ZoneError
 
@@ -256,29 +261,31 @@ class StationBridge:
         except ZoneError as exc:
             raise InvalidInput(str(exc)) from None
         with self._zones_lock:
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_text(text + "\n", encoding="utf-8")
-            if path.exists():
-                os.replace(path, path.with_name(path.name + ".bak"))
-            os.replace(tmp, path)
+            previous = path.read_text(encoding="utf-8") if path.exists() else None
+            _write_atomically(path, text + "\n")
+            outcome = _outcome(self._station.reload_zones(requested_by), ZONES_TIMEOUT_S)
+            if outcome.status != "accepted":
+                if previous is not None:
+                    _write_atomically(path, previous)
+                raise Conflict(f"the station refused the zones: {outcome.reason}")
+            if previous is not None:
+                _write_atomically(path.with_name(path.name + ".bak"), previous)
             self._layout = _layout(self._config)
-        reload = getattr(self._station, "reload_zones", None)
-        applied = False
-        if reload is not None:
-            reload()
-            applied = True
-        log.info("web map: %d counting zone(s) stored in %s%s", len(zones), path, "" if applied else
-                 " (counted from the station's next start)")
-        return {"stored": str(path), "zones": len(zones), "applied": applied,
-                "message": f"{len(zones)} zone(s) stored in {path.name}; "
-                           + ("the station counts them now" if applied else
-                              "the station counts them from its next start (it cannot reload zones while running)")}
+        log.info("web map: %d counting zone(s) stored in %s by %s", len(zones), path, requested_by)
+        return {"stored": str(path), "zones": len(zones), "applied": True, "outcome": asdict(outcome),
+                "message": f"{len(zones)} zone(s) stored in {path.name}; the station counts them now ({outcome.reason})"}
 
     def tiles(self) -> dict[str, Any] | None:
         return None if self._tiles is None else self._tiles.info
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
         return None if self._tiles is None else self._tiles.tile(z, x, y)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def zone_features(doc: Any) -> list[dict[str, Any]]:

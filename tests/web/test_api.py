@@ -411,6 +411,8 @@ def test_a_viewer_reads_the_zone_file_and_an_admin_adds_replaces_and_removes_zon
     assert [f["id"] for f in site.station.zone_features] == ["plaza"]
     assert admin.delete("/api/zones/market", headers=h).status_code == 404
     assert admin.put("/api/zones/bad id!", json=BODIES["put_zone"], headers=h).status_code == 400
+    loads = [c for c in site.station.commands if c["action"] == "load_zones"]
+    assert len(loads) == 3 and {c["requested_by"] for c in loads} == {"web:admin"}, "each edit asked by its admin"
 
 
 def test_an_admin_imports_zones_adding_to_or_replacing_the_file(site):

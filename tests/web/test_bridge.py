@@ -87,45 +87,74 @@ def test_users_live_in_the_station_database(station):
     users.close()
 
 
+MARKET = {"type": "Feature", "id": "market", "properties": {"name": "market", "capacity": 40, "policy": "approve"},
+          "geometry": {"type": "Polygon", "coordinates": [[[112.466, 23.047], [112.467, 23.047],
+                                                           [112.467, 23.048], [112.466, 23.047]]]}}
+
+
 def test_the_zones_file_is_edited_checked_by_the_stations_parser_and_kept_with_a_backup(station):
     s, config = station
     bridge = StationBridge(s, config)
     doc = bridge.zones_document()
     assert doc["editable"] and [f["id"] for f in doc["features"]] == ["plaza"]
-    market = {"type": "Feature", "id": "market", "properties": {"name": "market", "capacity": 40, "policy": "approve"},
-              "geometry": {"type": "Polygon", "coordinates": [[[112.466, 23.047], [112.467, 23.047],
-                                                               [112.467, 23.048], [112.466, 23.047]]]}}
     before = config.counting.zones_file.read_text()
-    answer = bridge.save_zones({"type": "FeatureCollection", "features": doc["features"] + [market]})
-    assert answer["zones"] == 2 and answer["applied"] is False and "next start" in answer["message"]
+    answer = bridge.save_zones({"type": "FeatureCollection", "features": doc["features"] + [MARKET]}, "web:ann")
+    assert answer["zones"] == 2 and answer["applied"] is True and "counts them now" in answer["message"]
     assert [z.zone_id for z in config.counting.zones()] == ["plaza", "market"], "the station's own parser reads it"
     assert json.loads(config.counting.zones_file.read_text())["features"][1]["properties"]["policy"] == "approve"
     assert config.counting.zones_file.with_name("zones.geojson.bak").read_text() == before
     assert [f["id"] for f in bridge.layout()["zones"]["features"]] == ["plaza", "market"]
     saved = config.counting.zones_file.read_text()
-    no_capacity = {**market, "properties": {"name": "market"}}
+    no_capacity = {**MARKET, "properties": {"name": "market"}}
     with pytest.raises(InvalidInput, match="capacity"):
-        bridge.save_zones({"type": "FeatureCollection", "features": [no_capacity]})
+        bridge.save_zones({"type": "FeatureCollection", "features": [no_capacity]}, "web:ann")
     with pytest.raises(InvalidInput, match="policy"):
         bridge.save_zones({"type": "FeatureCollection", "features": [
-            {**market, "properties": {"name": "m", "capacity": 3, "policy": "ignore"}}]})
+            {**MARKET, "properties": {"name": "m", "capacity": 3, "policy": "ignore"}}]}, "web:ann")
     assert config.counting.zones_file.read_text() == saved, "nothing stored when refused"
 
 
-def test_a_station_that_reloads_its_zones_applies_them_at_once(station):
+def test_edited_zones_are_counted_at_once_and_recorded_with_the_admin_who_asked(station):
     s, config = station
-    reloaded = []
+    bridge = StationBridge(s, config)
+    plaza = dict(bridge.zones_document()["features"][0])
+    plaza["properties"] = {**plaza["properties"], "capacity": 2, "policy": "watch-only"}
+    answer = bridge.save_zones({"type": "FeatureCollection", "features": [plaza, MARKET]}, "web:ann")
+    reason = answer["outcome"]["reason"]
+    assert answer["outcome"]["status"] == "accepted"
+    assert "added market" in reason and "plaza capacity 5 -> 2" in reason and "plaza policy auto -> watch-only" in reason
+    zones = {z["zone_id"]: z for z in bridge.view()["zones"]}
+    assert set(zones) == {"plaza", "market"} and zones["plaza"]["capacity_persons"] == 2
+    assert s.flush()
+    (row,) = [r for r in bridge.records("commands", {}, 10) if r["action"] == "load_zones"]
+    assert row["requested_by"] == "web:ann" and [z["id"] for z in row["params"]["zones"]] == ["plaza", "market"]
+    answer = bridge.save_zones({"type": "FeatureCollection", "features": [plaza]}, "web:bo")
+    assert "removed market" in answer["outcome"]["reason"]
+    assert [z["zone_id"] for z in bridge.view()["zones"]] == ["plaza"]
 
-    class Reloading:
-        def __getattr__(self, name):
-            return getattr(s, name)
 
-        def reload_zones(self):
-            reloaded.append(True)
-
-    bridge = StationBridge(Reloading(), config)
-    answer = bridge.save_zones(bridge.zones_document())
-    assert answer["applied"] is True and reloaded == [True] and "counts them now" in answer["message"]
+def test_removing_a_zone_with_a_gathering_is_refused_and_the_previous_zones_stay(station, tmp_path):
+    s, config = station
+    s.stop()
+    config = config.model_copy(update={"counting": config.counting.model_copy(update={"hold_s": 0.0})})
+    s = Station(config, fleet_factory=FakeFleet).start()
+    try:
+        bridge = StationBridge(s, config)
+        now = time.time()
+        people = tuple(PersonOnGround(PERSON[0] + i * 0.00004, PERSON[1], 0.5, 0.95, "v1", now, track_id=i)
+                       for i in range(12))
+        s.observe(VisionObserved("cam", FrameResult("cam", 0, now, (), 12, 12, "test", people=people)))
+        wait_for(lambda: any(z["gathering_id"] for z in bridge.view()["zones"]), 10, "a gathering in the plaza")
+        before = config.counting.zones_file.read_text()
+        with pytest.raises(Conflict, match="plaza: gathering in progress"):
+            bridge.save_zones({"type": "FeatureCollection", "features": [MARKET]}, "web:ann")
+        assert config.counting.zones_file.read_text() == before, "the previous zones file is put back"
+        assert [z["zone_id"] for z in bridge.view()["zones"]] == ["plaza"]
+        assert s.flush()
+        (row,) = [r for r in bridge.records("commands", {}, 10) if r["action"] == "load_zones"]
+        assert row["decision"] == "refused" and row["requested_by"] == "web:ann"
+    finally:
+        s.stop()
 
 
 def test_kml_zones_are_read_but_not_edited_and_an_uploaded_kml_becomes_geojson(station, tmp_path):
