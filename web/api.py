@@ -478,10 +478,20 @@ class Api:
             raise InvalidInput("give exactly one of interval_s and cron")
         request = ScheduleRequest(body.name.strip(), body.zone, body.pattern, body.alt_m, body.zone_name,
                                   body.interval_s, body.cron, body.tz_name)
-        return {"schedule": self.call(self.port.add_schedule, request, self.clock())}
+        schedule = self.call(self.port.add_schedule, request, self.clock())
+        self._record(user, "add_schedule", {"schedule_id": schedule.get("schedule_id"), "name": request.name,
+                                            "pattern": request.pattern, "interval_s": request.interval_s,
+                                            "cron": request.cron})
+        return {"schedule": schedule}
 
     def remove_schedule(self, user: Any, body: None, schedule_id: str) -> dict[str, Any]:
-        return {"removed": self.call(self.port.remove_schedule, schedule_id)}
+        removed = self.call(self.port.remove_schedule, schedule_id)
+        self._record(user, "remove_schedule", {"schedule_id": schedule_id, "name": removed.get("name")})
+        return {"removed": removed}
+
+    def _record(self, user: Any, action: str, args: Mapping[str, Any]) -> None:
+        """An admin's change, into the station's audit trail with the admin's name (after it was made)."""
+        self.call(self.port.record_change, action, dict(args), f"web:{user.name}")
 
     def add_user(self, user: Any, body: NewUserBody) -> dict[str, Any]:
         from web.auth import check_name
@@ -489,6 +499,7 @@ class Api:
         name = check_name(body.name)
         password_hash = self.call(self.passwords.hash, body.password)
         added = self.call(self.user_store.add, name, body.role, password_hash, self.clock())
+        self._record(user, "add_user", {"name": added.name, "role": added.role})
         return {"user": {"name": added.name, "role": added.role, "created_at_s": added.created_at_s}}
 
     def remove_user(self, user: Any, body: None, name: str) -> dict[str, Any]:
@@ -496,6 +507,7 @@ class Api:
             raise InvalidInput("you cannot remove yourself")
         self.call(self.user_store.remove, name)
         self._on_user_removed(name)
+        self._record(user, "remove_user", {"name": name})
         return {"removed": name}
 
 

@@ -189,6 +189,12 @@ class FakeStation:
             doc["why"] = "the zones file is KML"
         return doc
 
+    def record_change(self, action: str, args: Mapping[str, Any], requested_by: str) -> None:
+        with self._lock:
+            self.commands.append({"request_id": f"change-{len(self.commands)}", "vehicle_id": "", "action": action,
+                                  "params": dict(args), "requested_by": requested_by, "decision": "sent",
+                                  "reason": action})
+
     def save_zones(self, document: Mapping[str, Any], requested_by: str) -> dict[str, Any]:
         features = list(document.get("features") or [])
         for f in features:

@@ -151,6 +151,10 @@ class StationPort(Protocol):
         """The counting zones file as a GeoJSON FeatureCollection (properties: name, capacity, policy, dwell_s),
         with ``"editable"`` (False with ``"why"`` when the station cannot store edits)."""
 
+    def record_change(self, action: str, args: Mapping[str, Any], requested_by: str) -> None:
+        """Put an admin's change made through this port (add_schedule, remove_schedule, add_user, remove_user; args:
+        what changed, never a password) in the station's audit trail with who made it."""
+
     def save_zones(self, document: Mapping[str, Any], requested_by: str) -> dict[str, Any]:
         """Check (the station's own zone parser), store a whole new counting zones document and have the station
         count by it at once, recorded as asked by `requested_by` (InvalidInput saying what is wrong, nothing stored;

@@ -57,6 +57,7 @@ STATION_ACTIONS: Mapping[str, Handler] = MappingProxyType({
     "recompute_risk": risk.on_recompute,
     "set_venue_occupancy": venues.on_set,
     "load_zones": zones.on_load,
+    **{change: requests.on_admin_change for change in requests.ADMIN_CHANGES},
     **response.STATION_ACTIONS,
 })
 

@@ -115,3 +115,14 @@ def on_finished(state: StationState, ev: CommandFinished, now_s: float) -> tuple
         state = with_vehicle(state, replace(view_of(state, ev.vehicle_id), mission_run=run))
         actions.append(Record(MissionRunRow(run.run_id, ev.vehicle_id, now_s, run.status, run.item_count, "MISSION")))
     return state, actions
+
+
+# Admins' changes the shell makes (patrol schedules, users; web/api.py): recorded here with who made them, so that the
+# audit trail holds every action of every user. Counting zones are not among them: the core loads those (zones.py).
+ADMIN_CHANGES = frozenset({"add_schedule", "remove_schedule", "add_user", "remove_user"})
+
+
+def on_admin_change(state: StationState, request: CommandRequest, now_s: float) -> tuple[StationState, list[Action]]:
+    """Record an admin's change (already made by the shell): who, what, and on which schedule or user."""
+    what = request.args.get("name") or request.args.get("schedule_id") or "?"
+    return state, accepted(request, now_s, f"{str(request.action).replace('_', ' ')} {what}")

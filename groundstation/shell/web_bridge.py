@@ -76,6 +76,7 @@ class _Connections:
 
 
 ZONES_TIMEOUT_S = 10.0  # the station's answer to new zones (read and applied by its core thread)
+CHANGE_TIMEOUT_S = 10.0  # the station's record of an admin's change
 
 
 def _outcome(future: Any, timeout_s: float) -> Outcome:
@@ -132,6 +133,12 @@ class StationBridge:
                 timeout_s: float) -> Outcome:
         return _outcome(self._station.request(CommandRequest(vehicle_id, action, dict(args), requested_by=requested_by)),
                         timeout_s)
+
+    def record_change(self, action: str, args: Mapping[str, Any], requested_by: str) -> None:
+        outcome = _outcome(self._station.request(CommandRequest("", action, dict(args), requested_by=requested_by)),
+                           CHANGE_TIMEOUT_S)
+        if outcome.status != "accepted":
+            log.error("%s by %s done but not recorded: %s", action, requested_by, outcome.reason)
 
     def acknowledge_notice(self, notice_id: str, officer_id: str, token: str, note: str, timeout_s: float) -> Outcome:
         # the station checks the token and records the request as made by "officer:<officer_id>"

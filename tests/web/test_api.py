@@ -177,6 +177,11 @@ def test_an_admin_manages_users_and_schedules(site):
     assert r.status_code == 200 and r.json["schedule"]["name"] == "new-patrol"
     assert client.post("/api/schedules", json=BODIES["add_schedule"], headers=h).status_code == 409
     assert client.delete(f"/api/schedules/{r.json['schedule']['schedule_id']}", headers=h).status_code == 200
+    changes = [(c["action"], c["params"].get("name"), c["requested_by"]) for c in site.station.commands]
+    assert changes == [("add_user", "newbie", "web:admin"), ("remove_user", "newbie", "web:admin"),
+                       ("add_schedule", "new-patrol", "web:admin"), ("remove_schedule", "new-patrol", "web:admin")], \
+        "each change in the audit trail with the admin's name, once, and only when it was made"
+    assert all("password" not in c["params"] for c in site.station.commands)
 
 
 @pytest.mark.parametrize("ep", [ep for ep in CHANGING], ids=lambda ep: f"{ep.method} {ep.path}")

@@ -145,6 +145,10 @@ def test_an_admins_schedule_is_planned_and_checked_by_the_station(served, tmp_pa
     assert admin.delete(web.url + f"api/schedules/{stored['schedule_id']}", timeout=10).status_code == 200
     assert admin.get(web.url + "api/schedules", timeout=10).json() == []
     assert json.loads(json.dumps(listed))  # JSON all the way
+    assert station.flush()
+    audit = admin.get(web.url + "api/audit", timeout=10).json()
+    changes = [(r["action"], r["requested_by"]) for r in audit if r["action"].endswith("_schedule")]
+    assert sorted(changes) == [("add_schedule", "web:admin"), ("remove_schedule", "web:admin")]
 
 
 def test_an_operator_starts_a_patrol_now_and_broadcasts_now_through_the_stations_checks(served):
