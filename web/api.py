@@ -172,7 +172,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "decision and the vehicle's result (most recent first)", query=("vehicle_id", "limit")),
     Endpoint("GET", "/api/records/<kind>", "records", "viewer", "stored rows of one kind: "
              + ", ".join(RECORD_KINDS), query=("limit", "vehicle_id", "zone_id", "response_id", "kind", "status",
-                                               "schedule_id", "stream_id")),
+                                               "schedule_id", "stream_id", "area_id", "venue_id")),
+    Endpoint("GET", "/api/risk", "risk", "viewer", "the five-colour risk map: each area's level, since when and why; "
+             "now, or as recorded at a time of its history (at: seconds since the epoch), with the history's span",
+             query=("at",)),
+    Endpoint("GET", "/api/venues", "venues", "viewer", "venues with their occupancy, limit in force and position"),
     Endpoint("GET", "/api/users", "users", "admin", "users and their roles"),
     Endpoint("POST", "/api/users", "add_user", "admin", "add a user (name, role, password)", NewUserBody),
     Endpoint("DELETE", "/api/users/<name>", "remove_user", "admin", "remove a user"),
@@ -310,6 +314,25 @@ class Api:
 
     def cells(self, user: Any, query: Mapping[str, str]) -> list[Any]:
         return self.call(self.port.view)["cells"]
+
+    def risk(self, user: Any, query: Mapping[str, str]) -> dict[str, Any]:
+        """Live: the station's map now (its areas with level, since, reasons). With `at`: the recorded map then."""
+        raw = query.get("at")
+        if raw is None:
+            live = self.call(self.port.view)["risk"]
+            span = self.call(self.port.risk_at, self.clock())
+            return {**live, "at_s": None, "first_change_s": span["first_change_s"],
+                    "last_change_s": span["last_change_s"]}
+        try:
+            at_s = float(raw)
+        except ValueError:
+            raise InvalidInput(f"at must be a time in seconds since the epoch, got {raw!r}") from None
+        if not 0.0 <= at_s < 1e11:
+            raise InvalidInput(f"at must be a time in seconds since the epoch, got {raw!r}")
+        return {**self.call(self.port.risk_at, at_s), "at_s": at_s}
+
+    def venues(self, user: Any, query: Mapping[str, str]) -> list[Any]:
+        return self.call(self.port.view)["venues"]
 
     def crowds(self, user: Any, query: Mapping[str, str]) -> list[Any]:
         return self.call(self.port.view)["crowds"]

@@ -48,6 +48,13 @@ class FakeStation:
         self.tile_set: dict[tuple[int, int, int], bytes] = {}  # tiles(): offered when not empty (png)
         self.notice_links: dict[tuple[str, str], str] = {}  # (notice id, officer id) -> the link's token
         self.notices_acked: dict[str, str] = {}  # notice id -> by whom
+        # the risk map now (view()["risk"]["areas"]) and the venues; a published "risk_level" row is recorded and
+        # becomes the area's level, as the station does (its history is stored["risk_levels"])
+        self.risk_areas: dict[str, dict[str, Any]] = {"plaza": {
+            "area_id": "plaza", "kind": "zone", "name": "plaza", "community_id": None, "level": "green",
+            "since_s": 0.0, "reasons": [], "values": {}}}
+        self.venues: list[dict[str, Any]] = []
+        self.risk_layout: dict[str, Any] = {"type": "FeatureCollection", "features": []}
 
     # --- the feed -------------------------------------------------------------------------------------------
 
@@ -60,6 +67,10 @@ class FakeStation:
                 self.vehicles[data["vehicle_id"]] = data
             elif kind == "alert":
                 self.stored["alerts"].append(data)
+            elif kind == "risk_level":
+                self.stored["risk_levels"].append(data)
+                self.risk_areas[data["area_id"]] = {**self.risk_areas.get(data["area_id"], {}), **data,
+                                                    "since_s": data["at_s"]}
             subscribers = list(self._subscribers)
         for callback in subscribers:
             callback(item)
@@ -89,11 +100,25 @@ class FakeStation:
         with self._lock:
             return {"seq": self._seq, "at_s": self._clock(), "vehicles": {k: dict(v) for k, v in self.vehicles.items()},
                     "zones": [dict(z) for z in self.zones], "cells": [], "crowds": [], "people": 0,
-                    "responses": [dict(r) for r in self.responses.values()], "patrol_runs": []}
+                    "responses": [dict(r) for r in self.responses.values()], "patrol_runs": [],
+                    "risk": {"computed_at_s": None, "trigger": None, "areas": [dict(a) for a in self.risk_areas.values()],
+                             "levels": ["green", "blue", "yellow", "orange", "red"], "lockdowns": []},
+                    "venues": [dict(v) for v in self.venues]}
 
     def layout(self) -> dict[str, Any]:
         return {"zones": {"type": "FeatureCollection", "features": []}, "geofence": None, "grid": None,
-                "centre": [23.0469, 112.4651], "vehicles": sorted(self.vehicles)}
+                "centre": [23.0469, 112.4651], "vehicles": sorted(self.vehicles), "risk_areas": self.risk_layout}
+
+    def risk_at(self, at_s: float) -> dict[str, Any]:
+        with self._lock:
+            rows = list(self.stored["risk_levels"])
+        last: dict[str, dict[str, Any]] = {}
+        for r in sorted(rows, key=lambda r: r["at_s"]):
+            if r["at_s"] <= at_s:
+                last[r["area_id"]] = r
+        times = [r["at_s"] for r in rows]
+        return {"areas": list(last.values()), "first_change_s": min(times, default=None),
+                "last_change_s": max(times, default=None)}
 
     def missions(self) -> list[dict[str, Any]]:
         return []

@@ -42,6 +42,8 @@ RECORD_KINDS: Mapping[str, tuple[str, ...]] = {
     "broadcasts": ("response_id",),
     "view_counts": ("stream_id",),
     "stream_status": ("stream_id",),
+    "risk_levels": ("area_id",),  # the risk map's history: every level change with its reasons, oldest first
+    "venue_counts": ("venue_id",),
 }
 
 
@@ -154,6 +156,10 @@ class StationPort(Protocol):
     def record_change(self, action: str, args: Mapping[str, Any], requested_by: str) -> None:
         """Put an admin's change made through this port (add_schedule, remove_schedule, add_user, remove_user; args:
         what changed, never a password) in the station's audit trail with who made it."""
+
+    def risk_at(self, at_s: float) -> dict[str, Any]:
+        """The risk map as recorded at `at_s`: ``{"areas": [each area's last level change before then, with its
+        reasons], "first_change_s", "last_change_s"}`` (the history's span, None when nothing was recorded)."""
 
     def save_zones(self, document: Mapping[str, Any], requested_by: str) -> dict[str, Any]:
         """Check (the station's own zone parser), store a whole new counting zones document and have the station

@@ -127,7 +127,7 @@ def _decode_result(name: str, result: Any) -> Any:
 
 
 PORT_METHODS = ("view", "layout", "since", "command", "acknowledge_notice", "missions", "records", "acknowledgements", "acknowledge",
-                "schedules", "add_schedule", "remove_schedule", "video_sources", "zones_document", "save_zones", "record_change",
+                "schedules", "add_schedule", "remove_schedule", "video_sources", "zones_document", "save_zones", "record_change", "risk_at",
                 "parse_zones", "tiles")
 USER_METHODS = {"users_get": "get", "users_all": "all", "users_add": "add", "users_remove": "remove"}
 
@@ -443,6 +443,9 @@ class RemotePort:
 
     def zones_document(self) -> dict[str, Any]:
         return self._client.call("zones_document")
+
+    def risk_at(self, at_s: float) -> dict[str, Any]:
+        return self._client.call("risk_at", at_s)
 
     def record_change(self, action: str, args: Mapping[str, Any], requested_by: str) -> None:
         self._client.call("record_change", action, dict(args), requested_by)

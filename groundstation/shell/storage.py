@@ -1321,6 +1321,12 @@ def risk_levels_at(conn: sqlite3.Connection, at_s: float) -> dict[str, dict[str,
         " ORDER BY area_id", (at_s,)))}
 
 
+def risk_level_span(conn: sqlite3.Connection) -> tuple[float | None, float | None]:
+    """When the risk map's recorded history begins and ends (its first and last level change; None, None: none)."""
+    first, last = conn.execute("SELECT min(at_s), max(at_s) FROM risk_levels").fetchone()
+    return first, last
+
+
 def risk_input_rows(conn: sqlite3.Connection, *, since_s: float | None = None) -> list[dict[str, Any]]:
     rows = _dicts(conn.execute("SELECT * FROM risk_inputs WHERE at_s >= ? ORDER BY at_s, rowid",
                                (since_s if since_s is not None else float("-inf"),)))

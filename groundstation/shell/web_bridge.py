@@ -158,12 +158,22 @@ class StationBridge:
     def records(self, kind: str, filters: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
         if kind not in RECORD_KINDS:
             raise NotFound(f"no records of kind {kind!r}")
+        if kind == "risk_levels":
+            return storage.risk_level_rows(self._conns.get(), filters.get("area_id"))[-limit:]
+        if kind == "venue_counts":
+            return storage.venue_count_rows(self._conns.get(), filters.get("venue_id"))[-limit:]
         method = getattr(self._conns.reader(), kind)
         kwargs = {k: v for k, v in filters.items() if k in RECORD_KINDS[kind]}
         if "limit" in inspect.signature(method).parameters:
             return method(**kwargs, limit=limit)
         rows = method(**kwargs)
         return rows[-limit:]
+
+    def risk_at(self, at_s: float) -> dict[str, Any]:
+        conn = self._conns.get()
+        first, last = storage.risk_level_span(conn)
+        return {"areas": list(storage.risk_levels_at(conn, at_s).values()), "first_change_s": first,
+                "last_change_s": last}
 
     def acknowledgements(self) -> list[Acknowledgement]:
         return [Acknowledgement(r["alert_id"], r["acked_by"], r["acked_at_s"], r["note"])
@@ -493,7 +503,29 @@ def _layout(config: StationConfig) -> dict[str, Any]:
                 "cell_capacity_persons": c.cell_capacity_persons, "lines": _grid_lines(c, points)}
     centre = [sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)] if points else None
     return {"zones": {"type": "FeatureCollection", "features": features}, "geofence": geofence, "grid": grid,
-            "centre": centre, "vehicles": [v.id for v in config.vehicles]}
+            "centre": centre, "vehicles": [v.id for v in config.vehicles], "risk_areas": _risk_areas(config)}
+
+
+def _risk_areas(config: StationConfig) -> dict[str, Any]:
+    """The risk map's areas as GeoJSON: the [grid] file's cells and communities (id = the risk area's id); without a
+    grid file the areas are the counting zones (the map colours those), and this is empty."""
+    features: list[dict[str, Any]] = []
+    if config.grid.file is None:
+        return {"type": "FeatureCollection", "features": features}
+    try:
+        grid = config.grid.grid()
+    except Exception as exc:  # the config check reported it already; the map shows what it can
+        log.warning("web map: no risk areas: %s", exc)
+        return {"type": "FeatureCollection", "features": features}
+    for unit in grid.units:
+        if unit.level not in ("cell", "community") or not unit.parts:
+            continue
+        polygons = [[[[p.lon_deg, p.lat_deg] for p in (*part.exterior, part.exterior[0])]] for part in unit.parts]
+        features.append({"type": "Feature", "id": unit.unit_id,
+                         "properties": {"area_id": unit.unit_id, "kind": unit.level, "name": unit.name,
+                                        "parent_id": unit.parent_id},
+                         "geometry": {"type": "MultiPolygon", "coordinates": polygons}})
+    return {"type": "FeatureCollection", "features": features}
 
 
 def _grid_lines(counting: Any, points: list[tuple[float, float]], max_lines: int = 400) -> list[list[list[float]]]:

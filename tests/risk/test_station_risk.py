@@ -91,3 +91,32 @@ def test_a_lockdown_is_audited_recorded_shown_and_survives_a_restart(tmp_path):
     assert storage.risk_levels_at(db, T0 + 10)["cell-a"]["level"] == "red"
     assert storage.risk_levels_at(db, T0 + 3700)["cell-a"]["level"] == "green"
     db.close()
+
+
+def test_the_web_map_gets_the_areas_outlines_and_the_map_as_recorded_at_any_time(tmp_path):
+    from groundstation.shell.web_bridge import StationBridge
+
+    config = _config(tmp_path)
+    clock = Clock(T0)
+    station = Station(config, fleet_factory=FakeFleet, clock=clock, auto_tick=False).start()
+    try:
+        assert station.flush()
+        clock.t = T0 + 60.0
+        assert station.risk_input("plaza-c", lockdown=True, requested_by="health:dr-wu").result(10).ok
+        assert station.flush()
+        bridge = StationBridge(station, config)
+        outlines = {f["id"]: f for f in bridge.layout()["risk_areas"]["features"]}
+        assert {"cell-a", "cell-b", "cell-e"} <= set(outlines)
+        assert outlines["cell-a"]["properties"]["kind"] == "cell"
+        assert outlines["cell-a"]["geometry"]["type"] == "MultiPolygon"
+        before = {a["area_id"]: a["level"] for a in bridge.risk_at(T0 + 30.0)["areas"]}
+        after = bridge.risk_at(T0 + 90.0)
+        assert before["cell-a"] == "green" and {a["area_id"]: a["level"] for a in after["areas"]}["cell-a"] == "red"
+        assert (after["first_change_s"], after["last_change_s"]) == (T0, T0 + 60.0)
+        why = {a["area_id"]: a["reasons"] for a in after["areas"]}["cell-a"]
+        assert why and "lockdown" in why[0]
+        history = bridge.records("risk_levels", {"area_id": "cell-a"}, 10)
+        assert [r["level"] for r in history] == ["green", "red"]
+        bridge.close()
+    finally:
+        station.stop()

@@ -486,3 +486,31 @@ def test_guessing_tokens_is_throttled_per_address(site):
     assert codes[:20] == [409] * 20 and codes[20] == 429
     asked = [c for c in site.station.commands if c["action"] == "acknowledge_notice"]
     assert len(asked) == 20, "a throttled guess never reaches the station"
+
+
+def test_the_risk_map_is_read_now_and_as_it_was_at_a_time_of_its_history(site):
+    for at_s, level, reason in ((100.0, "yellow", "2 gatherings in 24 h"), (200.0, "red", "lockdown declared")):
+        site.station.publish("risk_level", {"area_id": "plaza", "kind": "zone", "at_s": at_s, "level": level,
+                                            "previous": None, "reasons": [reason], "values": {}, "trigger": "schedule"})
+    viewer = site.client("viewer")
+    now = viewer.get("/api/risk").json
+    assert now["at_s"] is None and (now["first_change_s"], now["last_change_s"]) == (100.0, 200.0)
+    (plaza,) = now["areas"]
+    assert plaza["level"] == "red" and plaza["reasons"] == ["lockdown declared"]
+    then = viewer.get("/api/risk?at=150").json
+    assert then["at_s"] == 150.0 and [(a["area_id"], a["level"], a["reasons"]) for a in then["areas"]] == [
+        ("plaza", "yellow", ["2 gatherings in 24 h"])]
+    assert viewer.get("/api/risk?at=50").json["areas"] == [], "nothing recorded before the first change"
+    for bad in ("soon", "-5", "nan"):
+        r = viewer.get(f"/api/risk?at={bad}")
+        assert r.status_code == 400 and "seconds since the epoch" in r.json["message"]
+    history = viewer.get("/api/records/risk_levels?area_id=plaza").json
+    assert [r["level"] for r in history] == ["yellow", "red"]
+    assert site.client().get("/api/risk").status_code == 401
+
+
+def test_venues_are_read_with_their_occupancy_and_limit(site):
+    site.station.venues = [{"venue_id": "hall", "name": "market hall", "limit_persons": 50, "occupancy": 61,
+                            "lat_deg": 23.047, "lon_deg": 112.466, "over_limit": True}]
+    (hall,) = site.client("viewer").get("/api/venues").json
+    assert hall["occupancy"] == 61 and hall["limit_persons"] == 50 and hall["over_limit"] is True

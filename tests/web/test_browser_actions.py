@@ -132,3 +132,52 @@ def test_an_admin_draws_a_counting_zone_on_the_map_and_saves_it(site, browser, a
     assert len(ring) == 5 and ring[0] == ring[-1]
     assert all(110 < lon < 115 and 20 < lat < 25 for lon, lat in ring), "longitude, latitude near the map's centre"
     assert page.errors == []
+
+
+def test_the_risk_map_its_history_and_why_and_the_venues_occupancy_are_on_the_map(site, browser, artifacts):
+    server, station = site
+    station.risk_layout = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": cell, "properties": {"area_id": cell, "kind": "cell", "name": name, "parent_id": "c1"},
+         "geometry": {"type": "MultiPolygon", "coordinates": [[[[lon, 23.046], [lon + 0.001, 23.046],
+                                                                  [lon + 0.001, 23.047], [lon, 23.047], [lon, 23.046]]]]}}
+        for cell, name, lon in (("cell-a", "Cell A", 112.465), ("cell-b", "Cell B", 112.466))]}
+    station.risk_areas = {c: {"area_id": c, "kind": "cell", "name": n, "level": "green", "since_s": 0.0, "reasons": [],
+                              "values": {}} for c, n in (("cell-a", "Cell A"), ("cell-b", "Cell B"))}
+    station.venues = [{"venue_id": "hall", "name": "Market hall", "limit_persons": 50, "occupancy": 12,
+                       "lat_deg": 23.0465, "lon_deg": 112.4655, "over_limit": False}]
+    import time as _time
+
+    long_ago = _time.time() - 3600.0
+    station.publish("risk_level", {"area_id": "cell-a", "kind": "cell", "at_s": long_ago, "level": "yellow",
+                                   "previous": "green", "reasons": ["2 gatherings in the last day"], "values": {},
+                                   "trigger": "schedule"})
+    page = log_in(browser, server.url, "viewer", size=(1920, 1080))
+    page.wait_for_selector('#risk-list li[data-area="cell-a"][data-level="yellow"]')
+    assert "2 gatherings in the last day" in page.inner_text('#risk-list li[data-area="cell-a"]')
+    page.wait_for_selector('#venue-list li[data-venue="hall"]')
+    assert "12" in page.inner_text('#venue-list li[data-venue="hall"]')
+
+    # live: a lockdown turns cell A red, the hall fills past its limit
+    station.publish("risk_level", {"area_id": "cell-a", "kind": "cell", "at_s": _time.time(), "level": "red",
+                                   "previous": "yellow", "reasons": ["lockdown of its community declared by health:wu"],
+                                   "values": {}, "trigger": "input:health:wu"})
+    station.publish("venue_count", {"venue_id": "hall", "entrance_id": "gate", "at_s": _time.time(), "entered": 70,
+                                    "exited": 9, "occupancy": 61, "limit_persons": 50, "over_limit": True})
+    page.wait_for_selector('#risk-list li[data-area="cell-a"][data-level="red"]')
+    assert "lockdown" in page.inner_text('#risk-list li[data-area="cell-a"]')
+    page.wait_for_selector('#venue-list li[data-venue="hall"][data-over="1"]')
+    fill = page.get_attribute('path[data-area="cell-a"]', "fill")
+    assert fill == "#b3261e", f"cell A drawn red on the map, got {fill}"
+    page.screenshot(path=str(artifacts / "9-risk-map-and-venues-1920x1080.png"))
+
+    # history: the slider goes back to before the lockdown; the map and the list show the level recorded then
+    page.wait_for_function("() => window.skyguard.riskSpan.first !== null")
+    page.eval_on_selector("#risk-time", "e => { e.value = '500'; e.dispatchEvent(new Event('input')); }")
+    page.wait_for_function("() => document.body.dataset.risk !== 'live'")
+    page.wait_for_selector('#risk-list li[data-area="cell-a"][data-level="yellow"]')
+    assert page.get_attribute('path[data-area="cell-a"]', "fill") == "#f9a825"
+    assert "as recorded at" in page.inner_text("#risk-when")
+    page.screenshot(path=str(artifacts / "10-risk-history-1920x1080.png"))
+    page.click("#risk-live")
+    page.wait_for_selector('#risk-list li[data-area="cell-a"][data-level="red"]')
+    assert page.errors == []

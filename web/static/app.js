@@ -11,6 +11,7 @@
     vehicles: {}, zones: {}, cells: [], crowds: [], responses: {}, runs: {}, missions: [], alerts: {}, acks: {},
     readings: [], broadcasts: {}, trails: {}, schedules: [], activity: [], applied: 0, reloads: 0, gaps: 0,
     video: [], watching: null, zoneFile: null, drawing: null,
+    risk: {}, riskAt: null, riskSpan: {first: null, last: null}, venues: {},   // risk map: live levels; riskAt: a past map
   };
   window.skyguard = S;           // for the browser tests and the curious
   let lang = localStorage.getItem("skyguard.lang") || ((navigator.language || "en").startsWith("zh") ? "zh" : "en");
@@ -105,6 +106,7 @@
     refreshSchedules();
     refreshVideo();
     refreshZoneFile();
+    refreshRiskSpan();
   }
   async function reloadLayout() {
     const l = await api("GET", "/api/layout");
@@ -146,6 +148,8 @@
     S.alerts = {}; for (const a of st.alerts) S.alerts[a.alert_id] = a;
     S.acks = st.acks; S.readings = st.thermal_readings;
     S.broadcasts = {}; for (const b of st.broadcasts) S.broadcasts[b.broadcast_id] = b;
+    S.risk = {}; for (const a of (st.risk ? st.risk.areas : [])) S.risk[a.area_id] = a;
+    S.venues = {}; for (const v of st.venues || []) S.venues[v.venue_id] = v;
     for (const [id, v] of Object.entries(S.vehicles)) addTrail(id, v, st.at_s);
     S.seq = st.seq;
     S.loading = false;
@@ -202,6 +206,17 @@
         else S.runs[d.run_id] = {...(S.runs[d.run_id] || {}), ...d};
         refreshMissions(); break;
       case "crowd_observation": S.crowds.push({...d, seen_s: item.at_s}); break;
+      case "risk_level":
+        S.risk[d.area_id] = {...(S.risk[d.area_id] || {area_id: d.area_id, name: d.area_id}), level: d.level,
+                             since_s: d.at_s, reasons: d.reasons, values: d.values};
+        S.riskSpan.last = d.at_s; if (S.riskSpan.first === null) S.riskSpan.first = d.at_s;
+        break;
+      case "venue_count": {
+        const v = S.venues[d.venue_id] || (S.venues[d.venue_id] = {venue_id: d.venue_id, name: d.venue_id});
+        Object.assign(v, {occupancy: d.occupancy, entered: d.entered, exited: d.exited, limit_persons: d.limit_persons,
+                          over_limit: d.over_limit});
+        break;
+      }
       case "event": addActivity(item.at_s, d.vehicle_id, d.text, d.severity); break;
       case "command": addActivity(item.at_s, d.vehicle_id, `${d.action} (${d.requested_by}): ${d.decision} – ${d.reason}`,
                                   d.decision === "refused" ? "warning" : "info"); break;
@@ -276,17 +291,18 @@
       fence: L.layerGroup().addTo(map), grid: L.layerGroup().addTo(map), zones: L.layerGroup().addTo(map),
       cells: L.layerGroup().addTo(map), missions: L.layerGroup().addTo(map), trails: L.layerGroup().addTo(map),
       crowds: L.layerGroup().addTo(map), readings: L.layerGroup().addTo(map), responses: L.layerGroup().addTo(map),
-      drones: L.layerGroup().addTo(map),
+      drones: L.layerGroup().addTo(map), risk: L.layerGroup().addTo(map), venues: L.layerGroup().addTo(map),
     };
     S.droneMarkers = {};
     setInterval(refreshCells, 5000);
     setInterval(refreshSchedules, 30000);
     setInterval(refreshVideo, 15000);
+    setInterval(refreshRiskSpan, 60000);
   }
 
   function drawLayout(lay) {
     layout = lay;
-    for (const k of ["fence", "grid", "zones"]) layers[k].clearLayers();
+    for (const k of ["fence", "grid", "zones", "risk"]) layers[k].clearLayers();
     if (S.tileLayer) { S.tileLayer.remove(); S.tileLayer = null; }
     if (lay.tiles && lay.tiles.kind !== "none") {
       const options = {maxZoom: lay.tiles.kind === "mbtiles" ? 20 : lay.tiles.max_zoom, attribution: lay.tiles.attribution};
@@ -312,6 +328,22 @@
         layer.addTo(layers.zones);
       },
     });
+    // the risk map's areas: the grid file's cells (filled) and communities (outlined); without a grid, the zones
+    S.riskLayers = {};
+    const areas = lay.risk_areas && lay.risk_areas.features.length ? lay.risk_areas
+      : {type: "FeatureCollection", features: lay.zones.features.map(fz => ({...fz, id: fz.properties.zone_id,
+          properties: {area_id: fz.properties.zone_id, kind: "zone", name: fz.properties.name}}))};
+    L.geoJSON(areas, {
+      style: f => f.properties.kind === "community" ? {weight: 3, fill: false, dashArray: "8 4", interactive: false}
+                                                    : {weight: 1, fillOpacity: 0.28, dashArray: f.properties.kind === "zone" ? "2 4" : null},
+      onEachFeature: (feature, layer) => {
+        S.riskLayers[feature.properties.area_id] = layer;
+        layer.feature = feature;
+        if (feature.properties.kind !== "community") layer.bindTooltip("");
+        layer.addTo(layers.risk);
+      },
+    });
+    layers.risk.eachLayer(l => l.bringToBack && l.bringToBack());
     const zoneSelect = $("schedule-zone");
     zoneSelect.replaceChildren(el("option", {value: ""}, "–"),
       ...lay.zones.features.map(fz => el("option", {value: fz.properties.zone_id}, fz.properties.name)));
@@ -321,6 +353,7 @@
     const bounds = L.latLngBounds([]);
     if (f && f.inclusion) f.inclusion.forEach(p => bounds.extend(p));
     lay.zones.features.forEach(fz => bounds.extend(L.geoJSON(fz).getBounds()));
+    if (lay.risk_areas) lay.risk_areas.features.forEach(fz => bounds.extend(L.geoJSON(fz).getBounds()));
     if (bounds.isValid()) map.fitBounds(bounds, {padding: [20, 20]});
     else if (lay.centre) map.setView(lay.centre, 16);
   }
@@ -387,6 +420,80 @@
     layers.responses.clearLayers();
     for (const r of Object.values(S.responses)) if (r.state !== "ended" && r.lat_deg) L.circleMarker([r.lat_deg, r.lon_deg], {radius: 12, color: "#b3261e", weight: 3, fill: false})
       .bindTooltip(`${r.zone_name || r.zone_id}: ${r.state}`, {permanent: true, direction: "top"}).addTo(layers.responses);
+  }
+
+  // --- the risk map and venues -------------------------------------------------------------------------------
+  const LEVEL_COLOURS = {green: "#2e7d32", blue: "#1565c0", yellow: "#f9a825", orange: "#ef6c00", red: "#b3261e"};
+  const LEVEL_ORDER = ["red", "orange", "yellow", "blue", "green"];
+  const levelName = level => t(level ? `level_${level}` : "level_unknown");
+  function riskShown() { return S.riskAt ? S.riskAt.areas : S.risk; }
+  function riskText(name, a) {
+    if (!a || !a.level) return `${name}: ${levelName(null)}`;
+    const why = (a.reasons || []).length ? ` – ${a.reasons.join("; ")}` : "";
+    return `${name}: ${levelName(a.level)} (${t("since")} ${time(a.since_s || a.at_s)})${why}`;
+  }
+  function renderRisk() {
+    if (!S.riskLayers) return;
+    const shown = riskShown();
+    const visible = $("risk-show").checked;
+    if (visible && !map.hasLayer(layers.risk)) layers.risk.addTo(map);
+    if (!visible && map.hasLayer(layers.risk)) layers.risk.remove();
+    for (const [id, layer] of Object.entries(S.riskLayers)) {
+      const a = shown[id], colour = a && a.level ? LEVEL_COLOURS[a.level] : "#9e9e9e";
+      layer.setStyle({color: colour, fillColor: colour});
+      if (layer.getTooltip()) layer.setTooltipContent(riskText(layer.feature.properties.name, a));
+      const e = layer.getElement && layer.getElement();
+      if (e) { e.dataset.area = id; e.dataset.level = a && a.level ? a.level : ""; }
+    }
+    const names = {};
+    for (const [id, layer] of Object.entries(S.riskLayers)) names[id] = layer.feature.properties.name;
+    const listed = Object.values(shown).filter(a => a.level && a.level !== "green")
+      .sort((x, y) => LEVEL_ORDER.indexOf(x.level) - LEVEL_ORDER.indexOf(y.level));
+    $("risk-list").replaceChildren(...(listed.length ? listed.map(a => el("li", {"data-area": a.area_id, "data-level": a.level},
+      el("span", {class: "badge level", style: `background:${LEVEL_COLOURS[a.level]}`}, levelName(a.level)), " ",
+      el("strong", null, a.name || names[a.area_id] || a.area_id), " ", el("span", {class: "meta"}, `${t("since")} ${time(a.since_s || a.at_s)}`),
+      el("div", {class: "why"}, (a.reasons || []).join("; ")))) : [el("li", {class: "meta"}, t("risk_none"))]));
+    $("risk-when").textContent = S.riskAt ? t("risk_then", {time: new Date(S.riskAt.at_s * 1000).toLocaleString()}) : t("risk_live");
+    document.body.dataset.risk = S.riskAt ? String(S.riskAt.at_s) : "live";
+  }
+  async function refreshRiskSpan() {
+    if (!S.user) return;
+    const r = await api("GET", "/api/risk");
+    if (r.ok) S.riskSpan = {first: r.data.first_change_s, last: r.data.last_change_s};
+  }
+  let riskTimer = null;
+  function riskSlider() {           // 0..1000 over the recorded history up to now; 1000: live
+    clearTimeout(riskTimer);
+    riskTimer = setTimeout(async () => {
+      const v = Number($("risk-time").value), now = Date.now() / 1000;
+      if (v >= 1000 || S.riskSpan.first === null) { S.riskAt = null; renderRisk(); return; }
+      const at = S.riskSpan.first + (now - S.riskSpan.first) * v / 1000;
+      const r = await api("GET", `/api/risk?at=${at.toFixed(3)}`);
+      if (!r.ok) { toast(`${t("risk_history")}: ${r.data ? r.data.message : r.status}`, "refused"); return; }
+      const areas = {}; for (const a of r.data.areas) areas[a.area_id] = a;
+      S.riskAt = {at_s: r.data.at_s, areas};
+      renderRisk();
+    }, 150);
+  }
+  $("risk-time").addEventListener("input", riskSlider);
+  $("risk-live").addEventListener("click", () => { $("risk-time").value = "1000"; S.riskAt = null; renderRisk(); });
+  $("risk-show").addEventListener("change", renderRisk);
+
+  function renderVenues() {
+    layers.venues.clearLayers();
+    const list = Object.values(S.venues).sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    for (const v of list) {
+      if (v.lat_deg === undefined || v.lat_deg === null) continue;
+      const colour = v.over_limit ? "#b3261e" : ratioColour(v.occupancy || 0, v.limit_persons);
+      const m = L.circleMarker([v.lat_deg, v.lon_deg], {radius: 10, color: colour, weight: 3, fillOpacity: 0.5})
+        .bindTooltip(`${v.name}: ${t("occupancy")} ${v.occupancy || 0} / ${t("limit")} ${v.limit_persons}`, {permanent: true, direction: "right"})
+        .addTo(layers.venues);
+      const e = m.getElement && m.getElement();
+      if (e) e.dataset.venue = v.venue_id;
+    }
+    $("venue-list").replaceChildren(...(list.length ? list.map(v => el("li", {"data-venue": v.venue_id, "data-over": v.over_limit ? "1" : "0"},
+      el("strong", null, v.name), " ", `${t("occupancy")} ${v.occupancy || 0} / ${t("limit")} ${v.limit_persons}`,
+      v.over_limit ? el("span", {class: "badge warn"}, t("over_limit")) : null)) : [el("li", {class: "meta"}, t("no_venues"))]));
   }
 
   // --- panels -----------------------------------------------------------------------------------------------
@@ -581,7 +688,8 @@
   }
 
   function render() {
-    renderMap(); renderAlerts(); renderResponses(); renderFleet(); renderSchedules(); renderActivity();
+    renderMap(); renderAlerts(); renderResponses(); renderFleet(); renderSchedules(); renderActivity(); renderRisk();
+    renderVenues();
     const n = Object.keys(S.vehicles).length;
     $("summary").textContent = `${n} ${t("vehicles")}`;
   }

@@ -26,7 +26,12 @@ window.SKYGUARD_LABELS = {
     policy_watch: "watch only", dwell_s: "Dwell (s)", draw: "Draw on the map", finish: "Finish outline", save_zone: "Save zone",
     zone_upload: "GeoJSON or KML", replace_all: "replace all zones", import: "Import", edit: "Edit",
     points: "{n} points", draw_hint: "click the map to add corners, then Finish", need_outline: "Draw an outline of at least 3 points first.",
-    zones_readonly: "Zones cannot be edited here: {why}"
+    zones_readonly: "Zones cannot be edited here: {why}",
+    risk_map: "Risk map", risk_show: "show on the map", risk_history: "History", risk_now: "Now",
+    risk_live: "now (live)", risk_then: "as recorded at {time}", risk_none: "No area above green.", since: "since",
+    level_green: "green", level_blue: "blue", level_yellow: "yellow", level_orange: "orange", level_red: "red",
+    level_unknown: "not computed", venues: "Venues", occupancy: "inside", limit: "limit", no_venues: "No venues.",
+    over_limit: "over the limit"
   },
   zh: {
     title: "天眼防疫无人机地面站", user_name: "用户名", password: "密码", log_in: "登录", log_out: "退出",
@@ -53,6 +58,11 @@ window.SKYGUARD_LABELS = {
     policy_watch: "仅监视", dwell_s: "持续时间（秒）", draw: "在地图上绘制", finish: "完成轮廓", save_zone: "保存区域",
     zone_upload: "GeoJSON 或 KML", replace_all: "替换全部区域", import: "导入", edit: "编辑",
     points: "{n} 个点", draw_hint: "点击地图添加顶点，然后点“完成轮廓”", need_outline: "请先绘制至少 3 个点的轮廓。",
-    zones_readonly: "此处不能编辑区域：{why}"
+    zones_readonly: "此处不能编辑区域：{why}",
+    risk_map: "风险地图", risk_show: "在地图上显示", risk_history: "历史", risk_now: "当前",
+    risk_live: "当前（实时）", risk_then: "{time} 时的记录", risk_none: "没有高于绿色的区域。", since: "自",
+    level_green: "绿色", level_blue: "蓝色", level_yellow: "黄色", level_orange: "橙色", level_red: "红色",
+    level_unknown: "未计算", venues: "场所", occupancy: "在场", limit: "上限", no_venues: "暂无场所。",
+    over_limit: "超过上限"
   }
 };
