@@ -177,12 +177,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "now, or as recorded at a time of its history (at: seconds since the epoch), with the history's span",
              query=("at",)),
     Endpoint("GET", "/api/venues", "venues", "viewer", "venues with their occupancy, limit in force and position"),
+    Endpoint("GET", "/api/replay", "replay", "viewer", "what happened in a period (from, to: seconds since the epoch; "
+             "at most a day; unset: the last hour): drones' tracks flown (from the tlogs), counts, crowds, gatherings, responses and their "
+             "steps, alerts, thermal readings, risk levels, venue counts", query=("from", "to")),
     Endpoint("GET", "/api/users", "users", "admin", "users and their roles"),
     Endpoint("POST", "/api/users", "add_user", "admin", "add a user (name, role, password)", NewUserBody),
     Endpoint("DELETE", "/api/users/<name>", "remove_user", "admin", "remove a user"),
 )
 
 MAX_LIMIT = 5000
+MAX_REPLAY_S = 86_400.0  # a replayed period: at most a day
 ZONE_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
@@ -330,6 +334,26 @@ class Api:
         if not 0.0 <= at_s < 1e11:
             raise InvalidInput(f"at must be a time in seconds since the epoch, got {raw!r}")
         return {**self.call(self.port.risk_at, at_s), "at_s": at_s}
+
+    def replay(self, user: Any, query: Mapping[str, str]) -> dict[str, Any]:
+        period = []
+        for name in ("to", "from"):  # unset: the last hour
+            raw = query.get(name)
+            if raw is None:
+                period.append(self.clock() if name == "to" else period[0] - 3600.0)
+                continue
+            try:
+                value = float(raw)
+            except ValueError:
+                value = float("nan")
+            if not 0.0 <= value < 1e11:
+                raise InvalidInput(f"{name} must be a time in seconds since the epoch, got {raw!r}")
+            period.append(value)
+        to_s, from_s = period
+        if not from_s < to_s <= from_s + MAX_REPLAY_S:
+            raise InvalidInput(f"the period must end after it starts and last at most {MAX_REPLAY_S / 3600:g} h "
+                               f"(from {from_s:g} to {to_s:g})")
+        return {"from_s": from_s, "to_s": to_s, **self.call(self.port.replay, from_s, to_s)}
 
     def venues(self, user: Any, query: Mapping[str, str]) -> list[Any]:
         return self.call(self.port.view)["venues"]

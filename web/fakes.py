@@ -55,6 +55,7 @@ class FakeStation:
             "since_s": 0.0, "reasons": [], "values": {}}}
         self.venues: list[dict[str, Any]] = []
         self.risk_layout: dict[str, Any] = {"type": "FeatureCollection", "features": []}
+        self.tracks: dict[str, list[list[Any]]] = {}  # replay(): each vehicle's [t_s, lat, lon, alt_rel_m, heading]
 
     # --- the feed -------------------------------------------------------------------------------------------
 
@@ -106,8 +107,23 @@ class FakeStation:
                     "venues": [dict(v) for v in self.venues]}
 
     def layout(self) -> dict[str, Any]:
-        return {"zones": {"type": "FeatureCollection", "features": []}, "geofence": None, "grid": None,
+        with self._lock:
+            zones = [{"type": "Feature", "id": f["id"], "geometry": f["geometry"],
+                      "properties": {"zone_id": f["id"], "name": f["properties"].get("name", f["id"]),
+                                     "capacity_persons": f["properties"].get("capacity")}} for f in self.zone_features]
+        return {"zones": {"type": "FeatureCollection", "features": zones}, "geofence": None, "grid": None,
                 "centre": [23.0469, 112.4651], "vehicles": sorted(self.vehicles), "risk_areas": self.risk_layout}
+
+    def replay(self, from_s: float, to_s: float) -> dict[str, Any]:
+        """stored[kind] rows with at_s in the period; tracks from self.tracks ({vehicle: [[t, lat, lon, alt, hdg]]})."""
+        kinds = ("zone_counts", "crowds", "gatherings", "responses", "response_steps", "alerts", "thermal_readings",
+                 "risk_levels", "venue_counts")
+        with self._lock:
+            out: dict[str, Any] = {k: [r for r in self.stored.get(k, [])
+                                       if from_s <= r.get("at_s", r.get("started_at_s", from_s)) < to_s] for k in kinds}
+            out["tracks"] = {v: [p for p in pts if from_s <= p[0] < to_s] for v, pts in self.tracks.items()}
+        out["tracks_note"] = None
+        return out
 
     def risk_at(self, at_s: float) -> dict[str, Any]:
         with self._lock:

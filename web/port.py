@@ -157,6 +157,12 @@ class StationPort(Protocol):
         """Put an admin's change made through this port (add_schedule, remove_schedule, add_user, remove_user; args:
         what changed, never a password) in the station's audit trail with who made it."""
 
+    def replay(self, from_s: float, to_s: float) -> dict[str, Any]:
+        """What happened in [from_s, to_s), for the map's replay, each list oldest first: ``tracks`` ({vehicle:
+        [[t_s, lat, lon, alt_rel_m, heading_deg], ...]} from the flight tlogs, about one point a second),
+        ``zone_counts``, ``crowds``, ``gatherings``, ``responses``, ``response_steps``, ``alerts``,
+        ``thermal_readings``, ``risk_levels``, ``venue_counts``; ``tracks_note`` says why tracks are missing."""
+
     def risk_at(self, at_s: float) -> dict[str, Any]:
         """The risk map as recorded at `at_s`: ``{"areas": [each area's last level change before then, with its
         reasons], "first_change_s", "last_change_s"}`` (the history's span, None when nothing was recorded)."""

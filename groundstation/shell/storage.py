@@ -1482,7 +1482,7 @@ def day_records(conn: sqlite3.Connection, start_s: float, end_s: float) -> dict[
                            alert_ids) if alert_ids else [],
         "zone_counts": rows("SELECT zone_id, at_s, count, capacity_persons, over_capacity FROM zone_counts"
                             " WHERE at_s >= ? AND at_s < ? ORDER BY at_s, id"),
-        "crowd_observations": rows("SELECT at_s, lat_deg, lon_deg, count, zone_id FROM crowd_observations"
+        "crowd_observations": rows("SELECT at_s, lat_deg, lon_deg, count, radius_m, zone_id FROM crowd_observations"
                                    " WHERE at_s >= ? AND at_s < ? ORDER BY at_s, id"),
         "venue_counts": venue_count_rows(conn, since_s=start_s, until_s=end_s),
         "grid_units": grid_unit_rows(conn),

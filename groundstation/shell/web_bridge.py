@@ -77,6 +77,9 @@ class _Connections:
 
 ZONES_TIMEOUT_S = 10.0  # the station's answer to new zones (read and applied by its core thread)
 CHANGE_TIMEOUT_S = 10.0  # the station's record of an admin's change
+REPLAY_TRACK_INTERVAL_S = 1.0  # a replayed track: about one point a second
+REPLAY_KINDS = ("zone_counts", "crowd_observations", "gatherings", "responses", "response_steps", "alerts",
+                "thermal_readings", "risk_levels", "venue_counts")
 
 
 def _outcome(future: Any, timeout_s: float) -> Outcome:
@@ -168,6 +171,26 @@ class StationBridge:
             return method(**kwargs, limit=limit)
         rows = method(**kwargs)
         return rows[-limit:]
+
+    def replay(self, from_s: float, to_s: float) -> dict[str, Any]:
+        from telemetry.tlog import read_tracks
+
+        recorded = storage.day_records(self._conns.get(), from_s, to_s)
+        out: dict[str, Any] = {k: recorded[k] for k in REPLAY_KINDS}
+        out["crowds"] = out.pop("crowd_observations")
+        folder = self._config.station.tlog_dir
+        note = None
+        if folder is None:
+            tracks, note = {}, "the station records no tlogs ([station] tlog_dir is off)"
+        else:
+            try:
+                tracks = read_tracks(Path(folder), from_s, to_s, REPLAY_TRACK_INTERVAL_S)
+            except OSError as exc:
+                tracks, note = {}, f"cannot read the tlogs in {folder}: {exc}"
+        out["tracks"] = {vid: [[p.t_s, p.lat_deg, p.lon_deg, p.alt_rel_m, p.heading_deg] for p in points]
+                         for vid, points in tracks.items()}
+        out["tracks_note"] = note
+        return out
 
     def risk_at(self, at_s: float) -> dict[str, Any]:
         conn = self._conns.get()

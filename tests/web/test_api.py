@@ -514,3 +514,21 @@ def test_venues_are_read_with_their_occupancy_and_limit(site):
                             "lat_deg": 23.047, "lon_deg": 112.466, "over_limit": True}]
     (hall,) = site.client("viewer").get("/api/venues").json
     assert hall["occupancy"] == 61 and hall["limit_persons"] == 50 and hall["over_limit"] is True
+
+
+def test_a_period_is_replayed_with_tracks_and_records_and_a_bad_period_is_refused(site):
+    site.station.tracks = {"v1": [[100.0, 23.0469, 112.4651, 20.0, 90.0], [101.0, 23.0470, 112.4651, 20.0, 90.0],
+                                  [500.0, 23.0480, 112.4651, 20.0, 90.0]]}
+    site.station.stored["zone_counts"] = [{"zone_id": "plaza", "at_s": 100.5, "count": 7, "capacity_persons": 5}]
+    viewer = site.client("viewer")
+    r = viewer.get("/api/replay?from=90&to=200")
+    assert r.status_code == 200
+    assert (r.json["from_s"], r.json["to_s"]) == (90.0, 200.0)
+    assert [p[0] for p in r.json["tracks"]["v1"]] == [100.0, 101.0] and r.json["zone_counts"][0]["count"] == 7
+    assert [a["alert_id"] for a in viewer.get("/api/replay?from=0&to=10").json["alerts"]] == ["a1"]
+    for query, expected in (("from=200&to=90", "end after it starts"), ("from=0&to=100000", "at most 24 h"),
+                            ("from=yesterday&to=5", "from must be"), ("from=1&to=inf", "to must be")):
+        r = viewer.get(f"/api/replay?{query}")
+        assert r.status_code == 400 and expected in r.json["message"], (query, r.json)
+    assert viewer.get("/api/replay").status_code == 200, "the last hour"
+    assert site.client().get("/api/replay").status_code == 401

@@ -233,3 +233,26 @@ def test_video_sources_are_the_workers_addresses_with_their_vehicles(station):
     assert StationBridge(s, cam_config).video_sources() == [], "a station without video offers none"
     (source,) = StationBridge(WithVideo(), cam_config).video_sources()
     assert source == {"stream_id": "cam-v1", "vehicle_id": "", "url": "http://127.0.0.1:4000/t/stream.mjpeg"}
+
+
+def test_a_period_is_replayed_from_the_database_and_the_tracks_flown_in_the_tlogs(station, tmp_path):
+    from tests.telemetry.test_tlog_tracks import fly
+
+    s, config = station
+    tlogs = tmp_path / "tlogs"
+    now = time.time()
+    fly(tlogs, "v1", now - 60.0, 30.0)
+    people = tuple(PersonOnGround(PERSON[0] + i * 0.00004, PERSON[1], 0.5, 0.95, "v1", now, track_id=i)
+                   for i in range(3))
+    s.observe(VisionObserved("cam", FrameResult("cam", 0, now, (), 3, 3, "test", people=people)))
+    bridge = StationBridge(s, config.model_copy(update={"station": config.station.model_copy(
+        update={"tlog_dir": tlogs})}))
+    wait_for(lambda: s.flush() and bridge.replay(now - 120.0, now + 60.0)["zone_counts"], 10, "a zone count recorded")
+    got = bridge.replay(now - 120.0, now + 60.0)
+    assert got["tracks_note"] is None and list(got["tracks"]) == ["v1"]
+    track = got["tracks"]["v1"]
+    assert 29 <= len(track) <= 30 and track[0][0] == pytest.approx(now - 60.0, abs=0.01)
+    assert {c["zone_id"] for c in got["zone_counts"]} == {"plaza"} and got["zone_counts"][-1]["count"] == 3
+    assert bridge.replay(now - 7200.0, now - 3600.0)["tracks"] == {}, "nothing flown then"
+    without = StationBridge(s, config).replay(now - 120.0, now + 60.0)
+    assert without["tracks"] == {} and "tlog_dir" in without["tracks_note"]

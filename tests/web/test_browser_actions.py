@@ -181,3 +181,58 @@ def test_the_risk_map_its_history_and_why_and_the_venues_occupancy_are_on_the_ma
     page.click("#risk-live")
     page.wait_for_selector('#risk-list li[data-area="cell-a"][data-level="red"]')
     assert page.errors == []
+
+
+def test_a_recorded_period_is_replayed_with_a_time_slider_and_speed(site, browser, artifacts):
+    server, station = site
+    import time as _time
+
+    start = _time.time() - 1800.0
+    station.tracks = {"patrol-1": [[start + i, 23.0466 + i * 0.000005, 112.4650, 25.0, 0.0] for i in range(0, 600, 2)]}
+    station.stored["zone_counts"] = [
+        {"zone_id": "plaza", "at_s": start + 60.0, "count": 2, "capacity_persons": 5, "over_capacity": False},
+        {"zone_id": "plaza", "at_s": start + 300.0, "count": 9, "capacity_persons": 5, "over_capacity": True}]
+    station.stored["crowds"] = [{"at_s": start + 290.0, "lat_deg": 23.0474, "lon_deg": 112.4658, "count": 9,
+                                 "radius_m": 6.0, "zone_id": "plaza"}]
+    station.stored["responses"] = [{"response_id": "resp-9", "zone_id": "plaza", "state": "ended", "lat_deg": 23.0474,
+                                    "lon_deg": 112.4658, "started_at_s": start + 310.0, "ended_at_s": start + 500.0}]
+    station.stored["response_steps"] = [
+        {"id": 1, "response_id": "resp-9", "at_s": start + 310.0, "state": "approaching", "cause": "gathering", "by": "station"},
+        {"id": 2, "response_id": "resp-9", "at_s": start + 350.0, "state": "broadcasting", "cause": "no fever", "by": "station"}]
+    station.stored["alerts"].append({"alert_id": "a-replay", "at_s": start + 305.0, "kind": "crowd", "severity": "warning",
+                                     "text": "9 people in plaza", "zone_id": "plaza", "vehicle_id": None,
+                                     "response_id": "resp-9", "data": {}})
+    page = log_in(browser, server.url, "viewer", size=(1366, 768))
+    page.evaluate("""([from, to]) => {
+        const local = s => { const d = new Date(s * 1000); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+                             return d.toISOString().slice(0, 19); };
+        document.getElementById('replay-from').value = local(from);
+        document.getElementById('replay-to').value = local(to); }""", [start, start + 600.0])
+    page.click("#replay-form button[type=submit]")
+    page.wait_for_function("() => document.body.dataset.replay === '1'")
+    assert "1 drone track(s), 1 alert(s), 1 response(s)" in page.inner_text("#replay-note")
+
+    def at(fraction: float) -> None:
+        page.eval_on_selector("#replay-time", f"e => {{ e.value = '{int(fraction * 1000)}'; e.dispatchEvent(new Event('input')); }}")
+
+    at(0.05)  # 30 s in: the drone near its start, two people in the plaza, no alert yet
+    lat = float(page.get_attribute('[data-replay-vehicle="patrol-1"]', "data-lat"))
+    assert abs(lat - (23.0466 + 30 * 0.000005)) < 2e-5
+    assert page.get_attribute('path[data-replay-count]', "data-replay-count") == ""
+    at(0.2)  # 120 s
+    assert page.get_attribute('path[data-replay-count]', "data-replay-count") == "2"
+    assert page.locator('#replay-events li[data-key="a-replay"]').count() == 0
+    at(0.6)  # 360 s: the crowd counted, the alert raised, the response broadcasting
+    assert page.get_attribute('path[data-replay-count]', "data-replay-count") == "9"
+    page.wait_for_selector('#replay-events li[data-key="a-replay"]')
+    assert "broadcasting" in page.inner_text(".replay-response")
+    page.screenshot(path=str(artifacts / "11-replay-1366x768.png"))
+    # play at 300x from 360 s: the replay reaches the end of the period by itself
+    page.select_option("#replay-speed", "300")
+    page.click("#replay-play")
+    page.wait_for_function("() => Number(document.body.dataset.replayT) >= window.skyguard.replay.to_s", timeout=20_000)
+    assert page.inner_text("#replay-play") == "Play"
+    page.click("#replay-exit")
+    page.wait_for_function("() => document.body.dataset.replay === '0'")
+    assert page.locator('[data-replay-vehicle]').count() == 0
+    assert page.errors == []

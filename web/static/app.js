@@ -107,6 +107,8 @@
     refreshVideo();
     refreshZoneFile();
     refreshRiskSpan();
+    const now = Date.now() / 1000;
+    if (!$("replay-from").value) { $("replay-from").value = localInput(now - 3600); $("replay-to").value = localInput(now); }
   }
   async function reloadLayout() {
     const l = await api("GET", "/api/layout");
@@ -292,6 +294,7 @@
       cells: L.layerGroup().addTo(map), missions: L.layerGroup().addTo(map), trails: L.layerGroup().addTo(map),
       crowds: L.layerGroup().addTo(map), readings: L.layerGroup().addTo(map), responses: L.layerGroup().addTo(map),
       drones: L.layerGroup().addTo(map), risk: L.layerGroup().addTo(map), venues: L.layerGroup().addTo(map),
+      replay: L.layerGroup(),
     };
     S.droneMarkers = {};
     setInterval(refreshCells, 5000);
@@ -381,6 +384,7 @@
   }
 
   function renderMap() {
+    if (S.replay) return;                      // the map shows the replayed period (renderReplay)
     const now = Date.now() / 1000;
     for (const [id, v] of Object.entries(S.vehicles)) {
       if (v.lat_deg === null || v.lat_deg === undefined || (v.lat_deg === 0 && v.lon_deg === 0)) continue;
@@ -495,6 +499,108 @@
       el("strong", null, v.name), " ", `${t("occupancy")} ${v.occupancy || 0} / ${t("limit")} ${v.limit_persons}`,
       v.over_limit ? el("span", {class: "badge warn"}, t("over_limit")) : null)) : [el("li", {class: "meta"}, t("no_venues"))]));
   }
+
+  // --- replay of a recorded period ----------------------------------------------------------------------------
+  const LIVE_LAYERS = ["drones", "trails", "crowds", "readings", "responses", "missions", "cells"];
+  const localInput = s => { const d = new Date(s * 1000); d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); return d.toISOString().slice(0, 19); };
+  function lastAtOrBefore(rows, t) {          // rows oldest first
+    let found = null;
+    for (const r of rows) { if (r.at_s > t) break; found = r; }
+    return found;
+  }
+  function renderReplay() {
+    const R = S.replay;
+    if (!R) return;
+    const at = R.t;
+    layers.replay.clearLayers();
+    for (const [vid, points] of Object.entries(R.tracks)) {
+      const flown = points.filter(p => p[0] <= at);
+      if (!flown.length) continue;
+      const p = flown[flown.length - 1];
+      if (flown.length > 1) L.polyline(flown.map(q => [q[1], q[2]]), {color: "#6a1b9a", weight: 2, opacity: 0.8, interactive: false}).addTo(layers.replay);
+      const m = L.marker([p[1], p[2]], {icon: droneIcon({vehicle_id: vid, link_up: true, armed: true, heading_deg: p[4] || 0})})
+        .bindTooltip(`${vid}: ${t("alt")} ${fmt(p[3], 1)} m · ${time(p[0])}`).addTo(layers.replay);
+      const e = m.getElement && m.getElement();
+      if (e) { e.dataset.replayVehicle = vid; e.dataset.lat = String(p[1]); e.dataset.lon = String(p[2]); }
+    }
+    const counts = {};
+    for (const c of R.zone_counts) { if (c.at_s > at) break; counts[c.zone_id] = c; }
+    for (const [zid, layer] of Object.entries(S.zoneLayers || {})) {
+      const c = counts[zid];
+      const colour = c ? ratioColour(c.count, c.capacity_persons) : "#9e9e9e";
+      layer.setStyle({color: colour, fillColor: colour, weight: 2});
+      const name = layer.feature ? layer.feature.properties.name : zid;
+      layer.setTooltipContent(c ? `${name}: ${t("people")} ${c.count} / ${t("capacity")} ${c.capacity_persons}` : name);
+      const e = layer.getElement && layer.getElement();
+      if (e) e.dataset.replayCount = c ? String(c.count) : "";
+    }
+    for (const c of R.crowds) if (c.at_s <= at && c.at_s > at - CROWD_KEEP_S)
+      L.circle([c.lat_deg, c.lon_deg], {radius: Math.max(c.radius_m || 0, 5), color: "#ef6c00", weight: 2, fillOpacity: 0.2})
+        .bindTooltip(`${t("crowd")}: ${c.count} ${t("people")}`).addTo(layers.replay);
+    for (const r of R.responses) {
+      if (r.started_at_s > at || (r.ended_at_s && r.ended_at_s < at) || !r.lat_deg) continue;
+      const step = lastAtOrBefore(R.response_steps.filter(s => s.response_id === r.response_id), at);
+      L.circleMarker([r.lat_deg, r.lon_deg], {radius: 12, color: "#b3261e", weight: 3, fill: false})
+        .bindTooltip(`${r.zone_id}: ${step ? step.state : r.state}`, {permanent: true, direction: "top", className: "replay-response"}).addTo(layers.replay);
+    }
+    const events = [...R.alerts.filter(a => a.at_s <= at).map(a => ({at_s: a.at_s, key: a.alert_id, kind: "alert", text: `${a.kind}: ${a.text}`})),
+                    ...R.response_steps.filter(s => s.at_s <= at).map(s => ({at_s: s.at_s, key: `${s.response_id}:${s.id}`, kind: "step", text: `${s.response_id} → ${s.state}: ${s.cause}`}))]
+      .sort((a, b) => b.at_s - a.at_s).slice(0, 40);
+    $("replay-events").replaceChildren(...events.map(ev => el("li", {"data-kind": ev.kind, "data-key": ev.key}, `${time(ev.at_s)} ${ev.text}`)));
+    $("replay-when").textContent = t("replay_at", {time: new Date(at * 1000).toLocaleString()});
+    $("replay-time").value = String(Math.round(1000 * (at - R.from_s) / Math.max(R.to_s - R.from_s, 1e-9)));
+    document.body.dataset.replayT = String(at);
+  }
+  function stopPlaying() {
+    if (S.replay && S.replay.timer) { clearInterval(S.replay.timer); S.replay.timer = null; }
+    $("replay-play").textContent = t("replay_play");
+  }
+  function exitReplay() {
+    stopPlaying();
+    S.replay = null;
+    layers.replay.remove();
+    for (const k of LIVE_LAYERS) layers[k].addTo(map);
+    $("replay-controls").hidden = true;
+    document.body.dataset.replay = "0";
+    render();
+  }
+  $("replay-form").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const from = new Date($("replay-from").value).getTime() / 1000, to = new Date($("replay-to").value).getTime() / 1000;
+    const r = await api("GET", `/api/replay?from=${from}&to=${to}`);
+    if (!r.ok) { toast(`${t("replay")}: ${t("refused")} – ${r.data ? r.data.message : r.status}`, "refused"); return; }
+    stopPlaying();
+    S.replay = {...r.data, t: r.data.from_s, timer: null};
+    for (const k of LIVE_LAYERS) layers[k].remove();
+    layers.replay.addTo(map);
+    $("replay-controls").hidden = false;
+    document.body.dataset.replay = "1";
+    const nTracks = Object.keys(r.data.tracks).length;
+    $("replay-note").textContent = (nTracks + r.data.alerts.length + r.data.responses.length + r.data.zone_counts.length === 0)
+      ? t("replay_empty") : t("replay_summary", {tracks: nTracks, alerts: r.data.alerts.length, responses: r.data.responses.length})
+        + (r.data.tracks_note ? ` (${r.data.tracks_note})` : "");
+    renderReplay();
+  });
+  $("replay-time").addEventListener("input", () => {
+    if (!S.replay) return;
+    const R = S.replay;
+    R.t = R.from_s + (R.to_s - R.from_s) * Number($("replay-time").value) / 1000;
+    renderReplay();
+  });
+  $("replay-play").addEventListener("click", () => {
+    const R = S.replay;
+    if (!R) return;
+    if (R.timer) { stopPlaying(); return; }
+    if (R.t >= R.to_s) R.t = R.from_s;
+    const tickMs = 200;
+    R.timer = setInterval(() => {
+      R.t = Math.min(R.to_s, R.t + Number($("replay-speed").value) * tickMs / 1000);
+      renderReplay();
+      if (R.t >= R.to_s) stopPlaying();
+    }, tickMs);
+    $("replay-play").textContent = t("replay_pause");
+  });
+  $("replay-exit").addEventListener("click", exitReplay);
 
   // --- panels -----------------------------------------------------------------------------------------------
   function renderAlerts() {

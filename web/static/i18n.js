@@ -31,7 +31,10 @@ window.SKYGUARD_LABELS = {
     risk_live: "now (live)", risk_then: "as recorded at {time}", risk_none: "No area above green.", since: "since",
     level_green: "green", level_blue: "blue", level_yellow: "yellow", level_orange: "orange", level_red: "red",
     level_unknown: "not computed", venues: "Venues", occupancy: "inside", limit: "limit", no_venues: "No venues.",
-    over_limit: "over the limit"
+    over_limit: "over the limit",
+    replay: "Replay", replay_from: "From", replay_to: "To", replay_load: "Replay this period", replay_play: "Play",
+    replay_pause: "Pause", replay_exit: "Back to live", replay_at: "replaying {time}", replay_empty: "Nothing recorded in this period.",
+    replay_summary: "{tracks} drone track(s), {alerts} alert(s), {responses} response(s)"
   },
   zh: {
     title: "天眼防疫无人机地面站", user_name: "用户名", password: "密码", log_in: "登录", log_out: "退出",
@@ -63,6 +66,9 @@ window.SKYGUARD_LABELS = {
     risk_live: "当前（实时）", risk_then: "{time} 时的记录", risk_none: "没有高于绿色的区域。", since: "自",
     level_green: "绿色", level_blue: "蓝色", level_yellow: "黄色", level_orange: "橙色", level_red: "红色",
     level_unknown: "未计算", venues: "场所", occupancy: "在场", limit: "上限", no_venues: "暂无场所。",
-    over_limit: "超过上限"
+    over_limit: "超过上限",
+    replay: "回放", replay_from: "从", replay_to: "到", replay_load: "回放此时段", replay_play: "播放",
+    replay_pause: "暂停", replay_exit: "返回实时", replay_at: "回放 {time}", replay_empty: "此时段没有记录。",
+    replay_summary: "{tracks} 条航迹，{alerts} 条警报，{responses} 次处置"
   }
 };
