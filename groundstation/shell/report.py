@@ -2,7 +2,8 @@
 
 `write_report(config, day, out, district=None)` reads the day (midnight to midnight in [reports] tz_name, or `tz_name`)
 with storage.day_records, summarises it (core/day_report.py), draws for each district a map (grid cells coloured by
-their risk level at the end of the day, counting zones, the routes of the patrols flown, crowds seen, venues), the
+their risk level at the end of the day, counting zones, the tracks flown from the flight tlogs and the patrols' planned
+routes, crowds seen, venues), the
 zone counts over the day and the hours flown per patrol (matplotlib, Agg), and writes one self-contained HTML file
 (figures as PNG inside it; Jinja2) or a PDF made from that HTML by WeasyPrint (which needs Debian's pango). A day
 with no records raises NoData saying what the database holds; an unknown district, ReportError naming the known ones.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 from collections.abc import Mapping
 from datetime import date, datetime, time as dtime, timedelta
 from pathlib import Path
@@ -21,6 +23,8 @@ from zoneinfo import ZoneInfo
 from groundstation.config import StationConfig
 from groundstation.core import day_report as dr
 from groundstation.shell import storage
+
+log = logging.getLogger(__name__)
 
 RISK_COLOURS = {"green": "#2e9d44", "blue": "#2f6fd6", "yellow": "#f2c80f", "orange": "#f07f1a", "red": "#d62728"}
 FONTS = ["DejaVu Sans", "WenQuanYi Micro Hei"]  # Latin first, then Debian's fonts-wqy-microhei for Chinese names
@@ -61,6 +65,42 @@ def _schedule_points(schedules: list[dict[str, Any]]) -> dict[str, list[tuple[fl
     return out
 
 
+TRACK_INTERVAL_S = 5.0  # a track flown, as drawn: one point every 5 s
+
+
+def _tracks(config: StationConfig, start_s: float, end_s: float) -> dict[str, list[tuple[float, float]]]:
+    """Each vehicle's track flown that day (lat, lon), from the flight tlogs ([station] tlog_dir; none: {})."""
+    from telemetry.tlog import read_tracks
+
+    folder = config.station.tlog_dir
+    if folder is None:
+        return {}
+    try:
+        tracks = read_tracks(Path(folder), start_s, end_s, TRACK_INTERVAL_S)
+    except OSError as exc:
+        log.warning("report: cannot read the tlogs in %s: %s", folder, exc)
+        return {}
+    return {vid: [(p.lat_deg, p.lon_deg) for p in points] for vid, points in tracks.items()}
+
+
+def tracks_in(section: dr.Section, extras: Mapping[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    """The tracks flown that pass over a section's area (all of them for the whole-area section)."""
+    grid, scope = extras["grid"], section.scope
+    if grid is None or scope.everything:
+        return dict(extras["tracks"])
+    out = {}
+    for vid, pts in extras["tracks"].items():
+        if any((cell := grid.cell_at(lat, lon)) is not None and cell.unit_id in scope.units for lat, lon in pts):
+            out[vid] = pts
+    return out
+
+
+def track_km(points: list[tuple[float, float]]) -> float:
+    from missions.geo import distance_m
+
+    return sum(distance_m(a[0], a[1], b[0], b[1]) for a, b in zip(points, points[1:])) / 1000.0
+
+
 def build(config: StationConfig, day: date, district: str | None = None, tz_name: str | None = None
           ) -> tuple[dr.DayReport, dict[str, Any]]:
     """The report of `day` and what its figures draw; NoData or ReportError when there is nothing to report."""
@@ -91,7 +131,7 @@ def build(config: StationConfig, day: date, district: str | None = None, tz_name
                 if first_s is not None else "the database holds no records at all")
         raise NoData(f"no records on {day.isoformat()} ({tz_name}) in {path}: {held}")
     extras = {"grid": grid, "zones": zones, "points": points, "venues": venues, "levels": levels_at_end,
-              "tz_name": tz_name}
+              "tz_name": tz_name, "tracks": _tracks(config, start_s, end_s)}
     return report, extras
 
 
@@ -165,9 +205,16 @@ def _map(section: dr.Section, extras: Mapping[str, Any]) -> str:
     for sid in sorted(flown):
         pts = extras["points"].get(sid, [])
         if pts:
-            ax.plot([p[1] for p in pts], [p[0] for p in pts], color="#1f77b4", linewidth=0.9, alpha=0.8)
+            ax.plot([p[1] for p in pts], [p[0] for p in pts], color="#1f77b4", linewidth=0.8, alpha=0.7,
+                    linestyle=":")
             lats.extend(p[0] for p in pts)
             drawn = True
+    for vid, pts in sorted(tracks_in(section, extras).items()):
+        ax.plot([p[1] for p in pts], [p[0] for p in pts], color="#d95f02", linewidth=1.1, alpha=0.9)
+        ax.annotate(vid, (pts[-1][1], pts[-1][0]), textcoords="offset points", xytext=(3, 3), fontsize=6,
+                    color="#d95f02")
+        lats.extend(p[0] for p in pts)
+        drawn = True
     crowds = section.rows.get("crowd_observations", [])
     if crowds:
         ax.scatter([c["lon_deg"] for c in crowds], [c["lat_deg"] for c in crowds],
@@ -191,7 +238,8 @@ def _map(section: dr.Section, extras: Mapping[str, Any]) -> str:
         handles = [Patch(facecolor=c, alpha=0.45, label=lv) for lv, c in RISK_COLOURS.items()]
         ax.legend(handles=handles, title="risk at the end of the day", fontsize=7, title_fontsize=7,
                   loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(f"{scope.name}: grid, zones, patrol routes flown, crowds seen, venues", fontsize=9)
+    ax.set_title(f"{scope.name}: grid, zones, tracks flown (orange; planned routes dotted), crowds seen, venues",
+                 fontsize=9)
     return _png(fig)
 
 
@@ -280,6 +328,7 @@ div.fig { page-break-inside: avoid; margin: 2mm 0; } img { max-width: 100%; }
 <table class="keys">{% for label, value in s.section.figures %}<tr><td>{{ label }}</td><td>{{ value }}</td></tr>
 {% endfor %}</table>
 <div class="fig"><img alt="map of {{ s.section.scope.name }}" src="{{ s.map }}"></div>
+<p class="note">Tracks flown (from the flight tlogs): {{ s.tracks or "none recorded" }}.</p>
 <div class="fig"><img alt="zone counts" src="{{ s.counts }}"></div>
 <div class="fig"><img alt="patrols" src="{{ s.patrols }}"></div>
 {% for t in s.section.tables %}
@@ -305,7 +354,9 @@ def render_html(config: StationConfig, report: dr.DayReport, extras: Mapping[str
     plt.rcParams["font.family"] = _fonts()
     tz = report.tz_name
     sections = [{"section": s, "map": _map(s, extras), "counts": _counts(s, tz, report.start_s),
-                 "patrols": _patrols(s, report.start_s, report.end_s)} for s in report.sections]
+                 "patrols": _patrols(s, report.start_s, report.end_s),
+                 "tracks": ", ".join(f"{vid} {track_km(pts):.2f} km" for vid, pts in sorted(tracks_in(s, extras).items()))}
+                for s in report.sections]
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env.from_string(_TEMPLATE).render(
         day=report.day.isoformat(), start=_when(report.start_s, tz), end=_when(report.end_s, tz), tz=tz,

@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 from groundstation.cli import main
 from groundstation.core import day_report as dr
-from groundstation.shell.report import build, write_report
+from groundstation.shell.report import build, tracks_in, write_report
 from tests.report.day import DAY, config, record_day
 
 
@@ -157,3 +157,23 @@ def test_the_summary_of_the_first_district(recorded):
                                            (5400, "1 h 30 min"), (7265, "2 h 01 min")])
 def test_durations_read_as_people_say_them(seconds, text):
     assert dr.duration(seconds) == text
+
+
+def test_the_tracks_flown_come_from_the_flight_tlogs_in_the_districts_they_crossed(recorded, tmp_path):
+    from tests.grid.city import at
+    from tests.report.day import t
+    from tests.telemetry.test_tlog_tracks import fly
+
+    cfg, _, tmp = recorded
+    lat, lon = at(600, 50)  # over cell-g, in Gaoyao; 1 m/s north for 2 minutes stays in it
+    tlogs = tmp_path / "tlogs"
+    fly(tlogs, "d1", t(10), 120.0, lat0=lat, lon0=lon)
+    fly(tlogs, "d1", t(10) - 86_400.0, 60.0, lat0=lat, lon0=lon)  # the day before: not in this report
+    with_tlogs = cfg.model_copy(update={"station": cfg.station.model_copy(update={"tlog_dir": tlogs})})
+    report, extras = build(with_tlogs, date(2024, 5, 1))
+    sections = {s.scope.district_id: s for s in report.sections}
+    assert set(tracks_in(sections["gaoyao"], extras)) == {"d1"} and tracks_in(sections["duanzhou"], extras) == {}
+    assert 23 <= len(extras["tracks"]["d1"]) <= 24  # a point every 5 s
+    html = write_report(with_tlogs, date(2024, 5, 1), tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Tracks flown (from the flight tlogs): d1 0.12 km." in html
+    assert "Tracks flown (from the flight tlogs): none recorded." in html  # Duanzhou

@@ -10,7 +10,8 @@ from telemetry.tlog import TlogRecorder, flight_tlogs, read_track, read_tracks
 T0 = 1_700_000_000.0
 
 
-def fly(directory, vehicle_id: str, start_s: float, seconds: float, rate_hz: float = 10.0, lat0: float = 23.0469):
+def fly(directory, vehicle_id: str, start_s: float, seconds: float, rate_hz: float = 10.0, lat0: float = 23.0469,
+        lon0: float = 112.4651):
     """A flight tlog as the station writes it: heartbeats and positions moving north, 1 m per second."""
     mav = mavlink.MAVLink(None, srcSystem=1, srcComponent=1)
     rec = TlogRecorder(directory, vehicle_id)
@@ -21,7 +22,7 @@ def fly(directory, vehicle_id: str, start_s: float, seconds: float, rate_hz: flo
         if i % int(rate_hz) == 0:
             rec.record(mav.heartbeat_encode(2, 3, 0, 4, 4).pack(mav), t)
         lat = lat0 + (i / rate_hz) * 1.0 / 111_000
-        rec.record(mav.global_position_int_encode(int(i * 100), int(lat * 1e7), int(112.4651 * 1e7), 50_000, 20_000,
+        rec.record(mav.global_position_int_encode(int(i * 100), int(lat * 1e7), int(lon0 * 1e7), 50_000, 20_000,
                                                   0, 0, 0, 9000).pack(mav), t)
     rec.end_flight()
     rec.close()
