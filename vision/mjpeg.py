@@ -12,6 +12,12 @@ loopback. The frames never travel through a queue: the worker tells the station 
                                live sources and real-time replays (so capture -> browser latency can be measured),
                                media time for a file analysed as fast as possible.
     GET /<token>/latest.jpg    the latest analysed frame alone (same headers), 503 before the first one
+    GET /<token>/snapshot.jpg  the latest analysed frame as evidence: every person of that frame's detections blurred
+                               and the whole frame reduced (vision/privacy.py: `evidence_jpeg`), never the frame as
+                               analysed and never with boxes drawn; the same headers plus
+                                   X-People-Blurred: <the detections blurred>
+                                   X-Privacy: people-blurred
+                               503 (text/plain, saying so) before the first analysed frame
     anything else              404
 
 The random token in the address keeps other local users out (the address is only handed to the station). Frames
@@ -33,6 +39,7 @@ import cv2
 import numpy as np
 
 from vision.annotation import annotate
+from vision.privacy import evidence_jpeg
 from vision.records import FrameResult
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,7 @@ class _Encoded:
     jpeg: bytes
     index: int
     capture_time_s: float
+    people_blurred: int | None = None  # an evidence snapshot: the people of its frame's detections, blurred
 
 
 class AnnotatedVideo:
@@ -69,6 +77,7 @@ class AnnotatedVideo:
         self._cond = threading.Condition()
         self._offered: tuple[np.ndarray, FrameResult] | None = None
         self._encoded: _Encoded | None = None
+        self._snapshot: _Encoded | None = None
         self._encode_lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._closed = False
@@ -84,6 +93,8 @@ class AnnotatedVideo:
                     server._stream(self)
                 elif path == f"/{server._token}/latest.jpg":
                     server._latest(self)
+                elif path == f"/{server._token}/snapshot.jpg":
+                    server._snapshot_jpg(self)
                 else:
                     self.send_error(404)
 
@@ -143,22 +154,59 @@ class AnnotatedVideo:
                 self.frames_encoded += 1
             return self._encoded
 
+    def _latest_snapshot(self) -> _Encoded | None:
+        """The offered frame as an evidence snapshot: its people blurred (once per frame, whoever asks first)."""
+        with self._cond:
+            offered = self._offered
+        if offered is None:
+            return None
+        image, result = offered
+        with self._encode_lock:
+            if self._snapshot is None or self._snapshot.index != result.frame_index:
+                boxes = [(d.x1_px, d.y1_px, d.x2_px, d.y2_px) for d in result.detections]
+                jpeg, _, _ = evidence_jpeg(image, boxes)
+                self._snapshot = _Encoded(jpeg, result.frame_index, result.capture_time_s, len(boxes))
+            return self._snapshot
+
     @staticmethod
     def _part_headers(frame: _Encoded) -> list[tuple[str, str]]:
         return [("Content-Type", "image/jpeg"), ("Content-Length", str(len(frame.jpeg))),
                 ("X-Timestamp", f"{frame.capture_time_s:.6f}"), ("X-Frame-Index", str(frame.index))]
 
     def _latest(self, handler: BaseHTTPRequestHandler) -> None:
-        frame = self._latest_encoded()
+        self._send_one(handler, self._latest_encoded())
+
+    def _snapshot_jpg(self, handler: BaseHTTPRequestHandler) -> None:
+        try:
+            frame = self._latest_snapshot()
+        except Exception as exc:  # a frame that cannot be blurred is never served some other way
+            log.warning("stream %s: no snapshot: %s", self.stream_id, exc)
+            self._send_text(handler, 500, f"cannot make a snapshot: {type(exc).__name__}")
+            return
+        self._send_one(handler, frame, (("X-People-Blurred", str(frame.people_blurred)),
+                                        ("X-Privacy", "people-blurred")) if frame is not None else ())
+
+    def _send_one(self, handler: BaseHTTPRequestHandler, frame: _Encoded | None,
+                  extra: tuple[tuple[str, str], ...] = ()) -> None:
         if frame is None:
-            handler.send_error(503, "no frame analysed yet")
+            self._send_text(handler, 503, f"stream {self.stream_id}: no frame analysed yet")
             return
         handler.send_response(200)
-        for k, v in self._part_headers(frame):
+        for k, v in [*self._part_headers(frame), *extra]:
             handler.send_header(k, v)
         handler.send_header("Cache-Control", "no-cache, no-store")
         handler.end_headers()
         handler.wfile.write(frame.jpeg)
+
+    @staticmethod
+    def _send_text(handler: BaseHTTPRequestHandler, status: int, text: str) -> None:
+        body = (text + "\n").encode("utf-8")
+        handler.send_response(status)
+        handler.send_header("Content-Type", "text/plain; charset=utf-8")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.send_header("Cache-Control", "no-cache, no-store")
+        handler.end_headers()
+        handler.wfile.write(body)
 
     def _stream(self, handler: BaseHTTPRequestHandler) -> None:
         sock = handler.connection
@@ -205,6 +253,16 @@ def encode_jpeg(image: np.ndarray, quality: int = 80, max_width_px: int | None =
     return buf.tobytes()
 
 
+def jpeg_size_px(jpeg: bytes) -> tuple[int, int]:
+    """(width, height) of JPEG bytes, decoded in full (ValueError when they are not a whole JPEG image)."""
+    if not jpeg.startswith(b"\xff\xd8"):
+        raise ValueError("not a JPEG image")
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("not a JPEG image that can be decoded")
+    return int(image.shape[1]), int(image.shape[0])
+
+
 def read_parts(stream, boundary: str = BOUNDARY, max_part_bytes: int = 20_000_000):
     """The parts of a multipart MJPEG stream read from a binary file object, as (headers with lower-case names,
     body bytes); each part needs its Content-Length (as this server and mjpg-streamer send). Ends with the stream."""
@@ -233,6 +291,14 @@ def read_parts(stream, boundary: str = BOUNDARY, max_part_bytes: int = 20_000_00
         if len(body) < length:
             return
         yield headers, body
+
+
+def snapshot_url(stream_url: str) -> str:
+    """The evidence snapshot's address beside a stream's address (`AnnotatedVideo.url`, token included)."""
+    base, _, name = stream_url.rpartition("/")
+    if name != "stream.mjpeg" or not base:
+        raise ValueError(f"not a vision worker's stream address: {stream_url!r}")
+    return f"{base}/snapshot.jpg"
 
 
 def start_video(stream_id: str, clock) -> tuple[AnnotatedVideo | None, VideoServing | None]:
