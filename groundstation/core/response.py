@@ -198,7 +198,7 @@ def _confirm(state: StationState, zone: cr.ZoneView, gid: str, now_s: float) -> 
                            lon_deg=lon, reason=cause)),
         Record(ResponseStepRow(rid, now_s, "confirmed", cause, "station", {"policy": zp.mode, "seen_by": seen_by})),
         _alert(r, now_s, "crowd", "warning", f"crowd over capacity in {zone.name}: {cause}", count=zone.count,
-               capacity_persons=zone.capacity_persons, lat_deg=lat, lon_deg=lon, policy=zp.mode),
+               capacity_persons=zone.capacity_persons, lat_deg=lat, lon_deg=lon, policy=zp.mode, seen_by=seen_by),
     ]
     if zp.mode == "watch-only":
         state, more = _end(state, r, "watched", "the zone's policy is watch-only: alert, no flight", now_s)

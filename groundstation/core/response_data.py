@@ -192,7 +192,8 @@ class AlertRow:
     severity: str  # info | warning | critical
     text: str
     zone_id: str | None = None
-    vehicle_id: str | None = None
+    vehicle_id: str | None = None  # the response's drone (none yet for a crowd alert: its data's seen_by names the
+    # vehicle whose camera saw the crowd most)
     response_id: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
 

@@ -3,7 +3,10 @@ schedule, each run on a background thread so that the patrol tick never waits fo
 
 `Housekeeping.tick()` is called by the station's tick (shell/station.py); `purge_due` and `report_due` decide, from the
 injected clock, whether something is due. A purge runs on the storage writer's thread (StorageWriter.call: one
-writer) and records what it deleted in the purges table (storage.purge) and the event log. A report is written for
+writer) and records what it deleted in the purges table (storage.purge) and the event log. Alerts' evidence snapshots
+(shell/snapshots.py) are purged by their rule like the other records, their files first: the files of the rows past
+the rule, and any file in the snapshots folder without a row (a crash between the file and its row) last modified
+before the rule's cutoff; then the rows. A report is written for
 the previous local day once [reports] `at` has passed, to `<dir>/report-YYYY-MM-DD.<format>`, unless that file exists;
 a day with no records gets an event saying so instead of a file.
 """
@@ -20,6 +23,7 @@ from zoneinfo import ZoneInfo
 from groundstation.config import StationConfig
 from groundstation.core.records import EventRow
 from groundstation.shell import storage
+from groundstation.shell.snapshots import inside, snapshot_folder
 
 log = logging.getLogger("groundstation.housekeeping")
 
@@ -90,13 +94,47 @@ class Housekeeping:
     def purge(self, now_s: float) -> list[dict]:
         """Delete what the retention rules no longer keep; record it."""
         rules = self._config.retention.rules()
+        files = self.purge_snapshot_files(rules.get("snapshots", 0.0), now_s)  # before their rows
         done = self._writer.call(lambda conn: storage.purge(conn, rules, now_s))
-        if done:
-            text = "retention purge: " + ", ".join(f"{d['rows_deleted']} {d['table_name']} (older than {d['days']:g} "
-                                                   f"days)" for d in done)
-            self._writer.submit([EventRow(None, now_s, "retention", "info", text, {"purged": done})])
+        if done or files:
+            parts = [f"{d['rows_deleted']} {d['table_name']} (older than {d['days']:g} days)" for d in done]
+            if files:
+                parts.append(f"{files} snapshot file(s)")
+            text = "retention purge: " + ", ".join(parts)
+            self._writer.submit([EventRow(None, now_s, "retention", "info", text,
+                                          {"purged": done, "snapshot_files_deleted": files})])
             log.info("%s", text)
         return done
+
+    def purge_snapshot_files(self, days: float, now_s: float) -> int:
+        """Delete the snapshot files past `days` (0: none): those of the rows taken before the cutoff, and files without
+        a row last modified before it. Returns how many files were deleted."""
+        if days <= 0:
+            return 0
+        cutoff_s = now_s - days * 86_400.0
+        folder = snapshot_folder(self._config.station.storage_path)
+        if not folder.is_dir():
+            return 0
+        expired, kept = self._writer.call(lambda conn: (storage.snapshot_paths_before(conn, cutoff_s),
+                                                        storage.snapshot_paths_before(conn, float("inf"))))
+        doomed = {p for p in (inside(folder, rel) for rel in expired) if p is not None}
+        known = {p for p in (inside(folder, rel) for rel in kept) if p is not None}
+        for path in folder.iterdir():
+            try:
+                if path.is_file() and path.resolve() not in known and path.stat().st_mtime < cutoff_s:
+                    doomed.add(path.resolve())
+            except OSError:
+                continue
+        deleted = 0
+        for path in sorted(doomed):
+            try:
+                path.unlink()
+                deleted += 1
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.error("retention purge: cannot delete %s: %s", path, exc)
+        return deleted
 
     def report(self, day: date, now_s: float) -> Path | None:
         """Write the report of `day` unless its file exists; None when there was nothing to write."""

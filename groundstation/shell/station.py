@@ -40,6 +40,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -62,7 +63,14 @@ from groundstation.core.records import (
     VehicleUnavailable,
     plain,
 )
-from groundstation.core.response_data import Broadcast, BroadcastFinished, ScreenThermal, StopBroadcast, ThermalScreened
+from groundstation.core.response_data import (
+    AlertRow,
+    Broadcast,
+    BroadcastFinished,
+    ScreenThermal,
+    StopBroadcast,
+    ThermalScreened,
+)
 from groundstation.core.state import StationState, initial_state
 from groundstation.core.venue_data import VenuePolicy
 from groundstation.core.venue_data import initial as initial_venues
@@ -72,6 +80,7 @@ from groundstation.shell.housekeeping import Housekeeping
 from groundstation.shell.venue_lines import VenueLines
 from groundstation.shell.feed import Feed
 from groundstation.shell.notifier import Notifier
+from groundstation.shell.snapshots import Snapshots
 from groundstation.shell.storage import StorageError, StorageWriter, risk_history
 from telemetry.errors import (
     CommandRefused,
@@ -269,6 +278,8 @@ class Station:
             VenuePolicy(tuple(v.venue() for v in config.venues)))), config.risk.policy())
         self._venue_lines = VenueLines(config, self._inbox.put_event)
         self._housekeeping = Housekeeping(config, self._writer, clock)
+        # alerts' evidence snapshots, people blurred by the vision workers (shell/snapshots.py, vision/privacy.py)
+        self._snapshots = Snapshots(config, self._writer, self.video_sources, clock)
         # --- end of the issue 13 set-up
         self._screener: Any = None  # shell/screening.ThermalScreener, made at start
         self._loudspeaker: Any = None  # shell/loudspeaker.Loudspeaker, made at start
@@ -358,6 +369,7 @@ class Station:
             self._core_thread.join(max(0.1, deadline - time.monotonic()))
             if self._core_thread.is_alive():
                 log.error("station core thread did not finish in time")
+        self._snapshots.close(max(0.1, deadline - time.monotonic()))  # snapshots being taken are written first
         with self._lock:
             leftovers, self._futures = self._futures, {}
         for request_id, future in leftovers.items():
@@ -447,6 +459,11 @@ class Station:
     def video_sources(self) -> dict[str, str]:
         """Per camera stream, the address of its worker's MJPEG of analysed frames (the web map proxies them)."""
         return self._vision.video_urls() if self._vision is not None else {}
+
+    def snapshot_path(self, alert_id: str) -> Path | None:
+        """The evidence snapshot of an alert (a JPEG, every person blurred: shell/snapshots.py), when one was taken and
+        is still kept; else None. For the web map to serve to logged-in users."""
+        return self._snapshots.path(alert_id)
 
     def vision_alive(self) -> dict[str, bool]:
         """Per stream, whether its worker process is running."""
@@ -606,6 +623,8 @@ class Station:
         for row in rows:
             if isinstance(row, EventRow):
                 log.log(_LOG_LEVELS.get(row.severity, logging.INFO), "%s: %s", row.vehicle_id or "station", row.text)
+            elif isinstance(row, AlertRow):
+                self._snapshots.on_alert(row)  # its evidence snapshot, in the background (never blocks)
         for action in actions:
             if isinstance(action, SendCommand):
                 with self._lock:

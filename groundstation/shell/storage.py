@@ -41,6 +41,21 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Row = Any  # one of the *Row dataclasses write_row knows
 
+
+@dataclass(frozen=True)
+class SnapshotRow:
+    """An alert's evidence snapshot written to disk (shell/snapshots.py): `path` relative to the database's folder."""
+
+    alert_id: str
+    at_s: float
+    stream_id: str
+    path: str
+    people_blurred: int
+    width_px: int
+    height_px: int
+    captured_at_s: float | None = None
+    frame_index: int | None = None
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: the audit trail and the event log
     """
@@ -443,12 +458,28 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX responses_started ON responses (started_at_s);
     CREATE INDEX notices_created ON notices (created_at_s);
     """,
+    # 10: alerts' evidence snapshots (shell/snapshots.py): the file of each (relative to the database's folder), every
+    # person in it blurred by the vision worker that served it (vision/privacy.py); purged with their files
+    """
+    CREATE TABLE snapshots (
+        alert_id       TEXT PRIMARY KEY,
+        at_s           REAL NOT NULL,
+        stream_id      TEXT NOT NULL,
+        path           TEXT NOT NULL,
+        people_blurred INTEGER NOT NULL CHECK (people_blurred >= 0),
+        width_px       INTEGER NOT NULL,
+        height_px      INTEGER NOT NULL,
+        captured_at_s  REAL,
+        frame_index    INTEGER
+    );
+    CREATE INDEX snapshots_at ON snapshots (at_s);
+    """,
 )
 
 TABLES = ("vehicles", "link_changes", "commands", "events", "mission_runs", "schedules", "patrol_runs",
           "crowd_observations", "zone_counts", "gatherings", "view_counts", "stream_status", "responses",
           "response_steps", "alerts", "thermal_readings", "broadcasts", "risk_levels", "risk_inputs", "venue_counts",
-          "purges")
+          "purges", "snapshots")
 
 
 class StorageError(Exception):
@@ -660,6 +691,11 @@ def write_row(conn: sqlite3.Connection, row: Row) -> None:
             " reason = excluded.reason, updated_at_s = excluded.updated_at_s",
             (row.broadcast_id, row.response_id, row.vehicle_id, row.method, row.status, row.text, row.repeat,
              row.duration_s, row.reason, row.at_s, row.at_s))
+    elif isinstance(row, SnapshotRow):  # written once per alert: a second snapshot of one alert replaces nothing
+        conn.execute("INSERT OR IGNORE INTO snapshots (alert_id, at_s, stream_id, path, people_blurred, width_px,"
+                     " height_px, captured_at_s, frame_index) VALUES (?,?,?,?,?,?,?,?,?)",
+                     (row.alert_id, row.at_s, row.stream_id, row.path, row.people_blurred, row.width_px, row.height_px,
+                      row.captured_at_s, row.frame_index))
     elif not (_write_notice_row(conn, row)  # the grid and notices to its officers (migration 8, end of module)
               or _write_risk_row(conn, row)):  # the risk map and venues (migration 9, end of module)
         raise StorageError(f"cannot store {type(row).__name__}")
@@ -991,6 +1027,11 @@ class StorageReader:
     def broadcasts(self, response_id: str | None = None) -> list[dict[str, Any]]:
         where, params = self._where(None, {"response_id": response_id})
         return self._rows(f"SELECT * FROM broadcasts{where} ORDER BY requested_at_s, rowid", params)
+
+    def snapshots(self, alert_id: str | None = None) -> list[dict[str, Any]]:
+        """Alerts' evidence snapshots, oldest first."""
+        where, params = self._where(None, {"alert_id": alert_id})
+        return self._rows(f"SELECT * FROM snapshots{where} ORDER BY at_s, rowid", params)
 
     def counts(self) -> dict[str, int]:
         return {t: int(self._conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES}
@@ -1397,6 +1438,8 @@ RETENTION: dict[str, tuple[str, str, float]] = {
     "notice_acks": ("notice_acks", "at_s", 1825.0),
     "alert_acks": ("alert_acks", "acked_at_s", 1825.0),
     "commands": ("commands", "requested_at_s", 1825.0),
+    # alerts' evidence snapshots (people blurred); the housekeeping deletes their files before their rows
+    "snapshots": ("snapshots", "at_s", 30.0),
 }
 
 
@@ -1425,6 +1468,18 @@ def purge(conn: sqlite3.Connection, rules: dict[str, float], now_s: float) -> li
             conn.execute("ROLLBACK")
         raise
     return done
+
+
+def snapshot_row(conn: sqlite3.Connection, alert_id: str) -> dict[str, Any] | None:
+    """The evidence snapshot recorded for an alert, or None."""
+    rows = _dicts(conn.execute("SELECT * FROM snapshots WHERE alert_id = ?", (alert_id,)))
+    return rows[0] if rows else None
+
+
+def snapshot_paths_before(conn: sqlite3.Connection, cutoff_s: float) -> list[str]:
+    """The files (relative to the database's folder) of the snapshots taken before `cutoff_s`: the retention purge
+    deletes these, then their rows (purge)."""
+    return [r[0] for r in conn.execute("SELECT path FROM snapshots WHERE at_s < ? ORDER BY at_s", (cutoff_s,))]
 
 
 def purge_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
