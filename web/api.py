@@ -11,6 +11,7 @@ reason, or the vehicle's result).
 """
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -28,6 +29,7 @@ from web.port import (
     START_PATROL,
     Acknowledgement,
     ScheduleRequest,
+    role_allows,
 )
 
 
@@ -80,6 +82,23 @@ class ZoneImportBody(_Body):
     filename: str = Field(pattern=r"(?i)^[^/\\]{1,200}\.(geojson|json|kml)$")  # the extension says the format
     text: str = Field(min_length=1, max_length=3_000_000)
     replace: bool = False  # True: the file's zones replace all; False: added, same ids replaced
+
+
+class GridBody(_Body):
+    """A whole grid file (districts, streets, communities, cells and their officers; missions/grid.py's format)."""
+
+    filename: str = Field(pattern=r"(?i)^[^/\\]{1,200}\.(geojson|json|kml)$")  # the extension says the format
+    text: str = Field(min_length=1, max_length=10_000_000)
+
+
+class OfficerBody(_Body):
+    """A grid unit's responsible officer and how to reach them (at least one channel; checked by the grid parser)."""
+
+    officer: str = Field(min_length=1, max_length=128)
+    officer_id: str | None = Field(default=None, min_length=1, max_length=128)
+    webhook: str | None = Field(default=None, max_length=500)
+    email: str | None = Field(default=None, max_length=254)
+    sms: str | None = Field(default=None, max_length=20)
 
 
 class AckBody(_Body):
@@ -180,6 +199,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/replay", "replay", "viewer", "what happened in a period (from, to: seconds since the epoch; "
              "at most a day; unset: the last hour): drones' tracks flown (from the tlogs), counts, crowds, gatherings, responses and their "
              "steps, alerts, thermal readings, risk levels, venue counts", query=("from", "to")),
+    Endpoint("GET", "/api/grid", "grid", "viewer", "the grid file's units (district, street, community, cell) with "
+             "their officer (contacts for admins only), and whether it can be edited here"),
+    Endpoint("PUT", "/api/grid", "put_grid", "admin", "replace the whole grid (GeoJSON or KML, checked by the "
+             "station's grid parser; in force at once)", GridBody),
+    Endpoint("PUT", "/api/grid/units/<unit_id>/officer", "put_officer", "admin", "change a grid unit's responsible "
+             "officer and contacts (in force at once)", OfficerBody),
     Endpoint("GET", "/api/users", "users", "admin", "users and their roles"),
     Endpoint("POST", "/api/users", "add_user", "admin", "add a user (name, role, password)", NewUserBody),
     Endpoint("DELETE", "/api/users/<name>", "remove_user", "admin", "remove a user"),
@@ -354,6 +379,34 @@ class Api:
             raise InvalidInput(f"the period must end after it starts and last at most {MAX_REPLAY_S / 3600:g} h "
                                f"(from {from_s:g} to {to_s:g})")
         return {"from_s": from_s, "to_s": to_s, **self.call(self.port.replay, from_s, to_s)}
+
+    def grid(self, user: Any, query: Mapping[str, str]) -> dict[str, Any]:
+        doc = self.call(self.port.grid_document)
+        if role_allows(user.role, "admin"):
+            return doc
+        private = {"webhook", "email", "sms"}
+        return {**doc, "features": [{**f, "properties": {k: v for k, v in (f.get("properties") or {}).items()
+                                                         if k not in private}} for f in doc["features"]]}
+
+    def put_grid(self, user: Any, body: GridBody) -> dict[str, Any]:
+        return self.call(self.port.save_grid, body.text, body.filename, f"web:{user.name}")
+
+    def put_officer(self, user: Any, body: OfficerBody, unit_id: str) -> dict[str, Any]:
+        doc = self.call(self.port.grid_document)
+        if not doc.get("editable"):
+            raise Conflict(f"the grid cannot be edited from the map: {doc.get('why') or 'not editable'}")
+        features = list(doc["features"])
+        at = next((i for i, f in enumerate(features)
+                   if str(f.get("id", (f.get("properties") or {}).get("id"))) == unit_id), None)
+        if at is None:
+            raise NotFound(f"no grid unit {unit_id!r}")
+        props = {k: v for k, v in (features[at].get("properties") or {}).items()
+                 if k not in ("officer", "officer_id", "webhook", "email", "sms")}
+        props.update({k: v for k, v in (("officer", body.officer.strip()), ("officer_id", body.officer_id),
+                                        ("webhook", body.webhook), ("email", body.email), ("sms", body.sms)) if v})
+        features[at] = {**features[at], "properties": props}
+        text = json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+        return self.call(self.port.save_grid, text, "grid.geojson", f"web:{user.name}")
 
     def venues(self, user: Any, query: Mapping[str, str]) -> list[Any]:
         return self.call(self.port.view)["venues"]

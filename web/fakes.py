@@ -56,6 +56,7 @@ class FakeStation:
         self.venues: list[dict[str, Any]] = []
         self.risk_layout: dict[str, Any] = {"type": "FeatureCollection", "features": []}
         self.tracks: dict[str, list[list[Any]]] = {}  # replay(): each vehicle's [t_s, lat, lon, alt_rel_m, heading]
+        self.grid_file: list[dict[str, Any]] | None = None  # grid_document()'s features; None: no grid file
 
     # --- the feed -------------------------------------------------------------------------------------------
 
@@ -235,6 +236,32 @@ class FakeStation:
             self.commands.append({"request_id": f"change-{len(self.commands)}", "vehicle_id": "", "action": action,
                                   "params": dict(args), "requested_by": requested_by, "decision": "sent",
                                   "reason": action})
+
+    def grid_document(self) -> dict[str, Any]:
+        with self._lock:
+            if self.grid_file is None:
+                return {"type": "FeatureCollection", "features": [], "editable": False, "why": "no [grid] file"}
+            return {"type": "FeatureCollection", "features": [dict(f) for f in self.grid_file], "editable": True,
+                    "stored": "memory"}
+
+    def save_grid(self, text: str, filename: str, requested_by: str) -> dict[str, Any]:
+        """Checked with the station's grid parser, like the station's."""
+        import json
+
+        from missions.grid import GridError, grid_from_text
+
+        if self.grid_file is None:
+            raise Conflict("no [grid] file")
+        try:
+            grid = grid_from_text(text, filename)
+        except GridError as exc:
+            raise InvalidInput("; ".join(exc.problems)) from None
+        with self._lock:
+            self.grid_file = json.loads(text)["features"]
+            self.commands.append({"request_id": f"grid-{len(self.commands)}", "vehicle_id": "", "action": "load_zones",
+                                  "params": {"grid": filename}, "requested_by": requested_by, "decision": "sent",
+                                  "reason": f"{len(grid.units)} grid unit(s)"})
+        return {"stored": "memory", "units": len(grid.units), "applied": True, "message": "grid in force"}
 
     def save_zones(self, document: Mapping[str, Any], requested_by: str) -> dict[str, Any]:
         features = list(document.get("features") or [])

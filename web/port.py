@@ -167,6 +167,16 @@ class StationPort(Protocol):
         """The risk map as recorded at `at_s`: ``{"areas": [each area's last level change before then, with its
         reasons], "first_change_s", "last_change_s"}`` (the history's span, None when nothing was recorded)."""
 
+    def grid_document(self) -> dict[str, Any]:
+        """The grid file as GeoJSON features (properties as missions/grid.py names them), with ``"editable"`` (False
+        with ``"why"`` when the station has no grid file or it is KML)."""
+
+    def save_grid(self, text: str, filename: str, requested_by: str) -> dict[str, Any]:
+        """Check a whole grid file (GeoJSON or KML by `filename`; InvalidInput listing every problem), store it as the
+        station's grid and have the station use it at once, recorded as asked by `requested_by` (Conflict when the
+        grid cannot be edited or the station refuses, the previous grid kept). Answers ``{"stored", "units",
+        "applied", "outcome", "message"}``."""
+
     def save_zones(self, document: Mapping[str, Any], requested_by: str) -> dict[str, Any]:
         """Check (the station's own zone parser), store a whole new counting zones document and have the station
         count by it at once, recorded as asked by `requested_by` (InvalidInput saying what is wrong, nothing stored;

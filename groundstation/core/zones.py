@@ -1,22 +1,26 @@
-"""Counting zones replaced while the station runs (an admin edited them on the web map): the "load_zones" station
-action, checked and recorded like every request.
+"""Counting zones and the grid replaced while the station runs (an admin edited them on the web map): the
+"load_zones" station action, checked and recorded like every request.
 
-The shell reads the zones file and hands the core what it read (ZonesRead, the request's attachment; its args say
-which zones, for the record). The new zones take effect at once: the counts, the crowd response's per-zone policies
-(mode, messages), the alerts' routing to grid cells and the risk map's areas and capacity factors. A zone keeps its
-count and any gathering in progress when it is kept (its name, capacity and dwell time may change). Removing a zone
-that has a gathering in progress or a crowd response under way is refused: the gathering would end without being
-seen to disperse; abort the response, or wait for the gathering to end, first.
+The shell reads the zones file and the grid file and hands the core what it read (ZonesRead, the request's
+attachment; its args say which zones, for the record). The new zones and grid take effect at once: the counts (a
+grid's cells are watched like zones), the crowd response's per-zone policies (mode, messages), the alerts' routing to
+grid officers and the risk map's areas and capacity factors; a changed grid is recorded (its units and officers). A
+zone keeps its count and any gathering in progress when it is kept (its name, capacity and dwell time may change).
+Refused, changing nothing: removing a zone that has a gathering in progress or a crowd response under way (the
+gathering would end without being seen to disperse), or a grid unit whose officer has a notice still open (it could
+not escalate).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import Any
 
 from groundstation.core import crowds as cr
 from groundstation.core import risk
-from groundstation.core.records import Action, CommandRequest
+from groundstation.core.notice_data import GridRow, NoticePolicy
+from groundstation.core.records import Action, CommandRequest, EventRow, Record
 from groundstation.core.requests import accepted, refuse
 from groundstation.core.response_data import ResponsePolicy
 from groundstation.core.state import StationState
@@ -28,8 +32,8 @@ class ZonesRead:
 
     counting: cr.CountingPolicy
     response: ResponsePolicy
-    zone_cells: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
-    source: str = ""  # the file, for the record
+    notices: NoticePolicy | None = None  # the grid and the alerts' routing (None: no grid file)
+    source: str = ""  # the files, for the record
 
 
 def on_load(state: StationState, request: CommandRequest, now_s: float) -> tuple[StationState, list[Action]]:
@@ -46,16 +50,47 @@ def on_load(state: StationState, request: CommandRequest, now_s: float) -> tuple
     if busy:
         return refuse(state, request, now_s, "cannot remove a zone while it is in use ("
                       + "; ".join(busy) + "): abort the response or wait for the gathering to end")
+    notices = read.notices if read.notices is not None else NoticePolicy()
+    old_grid, grid = state.notices.policy.grid, notices.grid
+    gone = set() if old_grid is None else {u.unit_id for u in old_grid.units} - (
+        set() if grid is None else {u.unit_id for u in grid.units})
+    waiting = [f"{n.unit_id}: notice {n.notice_id} open" for n in state.notices.notices.values()
+               if n.status == "open" and n.unit_id in gone]
+    if waiting:
+        return refuse(state, request, now_s, "cannot remove a grid unit whose officer has a notice open ("
+                      + "; ".join(sorted(waiting)) + "): acknowledge it first")
     changes = _changes(old, new, state.response_policy, read.response)
+    if grid != old_grid:
+        changes.append(_grid_change(old_grid, grid))
     state = replace(state, crowds=_with_zones(state.crowds, read.counting), response_policy=read.response,
-                    notices=replace(state.notices, policy=replace(state.notices.policy,
-                                                                  zone_cells=MappingProxyType(dict(read.zone_cells)))))
-    grid = state.notices.policy.grid
+                    notices=replace(state.notices, policy=notices))
     state = replace(state, risk=replace(state.risk, areas=risk.areas_of(grid, read.counting.zones)))
     state, effects = risk.apply_effects(state, now_s)
-    summary = f"{len(new)} counting zone(s) from {read.source or 'the zones file'}: " + ("; ".join(changes) or
-                                                                                         "no change")
-    return state, accepted(request, now_s, summary) + effects
+    counted = [z for z in new if not z.startswith("grid:")]
+    summary = f"{len(counted)} counting zone(s)" + (f" and {len(grid.cells)} grid cell(s)" if grid else "") + \
+        f" from {read.source or 'the zones file'}: " + ("; ".join(changes) or "no change")
+    recorded: list[Action] = []
+    if grid is not None and grid != old_grid:
+        recorded = [Record(GridRow(now_s, read.source, grid)),
+                    Record(EventRow(None, now_s, "notice", "info", f"grid replaced by {request.requested_by}: "
+                                    f"{len(grid.units)} unit(s); {len(grid.officers())} officer(s)",
+                                    {"source": read.source, "units": len(grid.units)}))]
+    return state, accepted(request, now_s, summary) + recorded + effects
+
+
+def _grid_change(old: Any, new: Any) -> str:
+    if new is None:
+        return "grid removed"
+    before = {} if old is None else {u.unit_id: u for u in old.units}
+    after = {u.unit_id: u for u in new.units}
+    parts = [f"grid: {len(after)} unit(s)"]
+    parts += [f"unit {u} added" for u in sorted(set(after) - set(before))]
+    parts += [f"unit {u} removed" for u in sorted(set(before) - set(after))]
+    parts += [f"unit {u} officer {before[u].officer.name} -> {after[u].officer.name}" for u in sorted(set(before) & set(after))
+              if before[u].officer != after[u].officer]
+    parts += [f"unit {u} changed" for u in sorted(set(before) & set(after))
+              if before[u].officer == after[u].officer and before[u] != after[u]]
+    return ", ".join(parts)
 
 
 def _with_zones(crowds: cr.CrowdState, policy: cr.CountingPolicy) -> cr.CrowdState:

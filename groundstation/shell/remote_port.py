@@ -127,7 +127,7 @@ def _decode_result(name: str, result: Any) -> Any:
 
 
 PORT_METHODS = ("view", "layout", "since", "command", "acknowledge_notice", "missions", "records", "acknowledgements", "acknowledge",
-                "schedules", "add_schedule", "remove_schedule", "video_sources", "zones_document", "save_zones", "record_change", "risk_at", "replay",
+                "schedules", "add_schedule", "remove_schedule", "video_sources", "zones_document", "save_zones", "record_change", "risk_at", "replay", "grid_document", "save_grid",
                 "parse_zones", "tiles")
 USER_METHODS = {"users_get": "get", "users_all": "all", "users_add": "add", "users_remove": "remove"}
 
@@ -443,6 +443,12 @@ class RemotePort:
 
     def zones_document(self) -> dict[str, Any]:
         return self._client.call("zones_document")
+
+    def grid_document(self) -> dict[str, Any]:
+        return self._client.call("grid_document")
+
+    def save_grid(self, text: str, filename: str, requested_by: str) -> dict[str, Any]:
+        return self._client.call("save_grid", text, filename, requested_by)
 
     def replay(self, from_s: float, to_s: float) -> dict[str, Any]:
         return self._client.call("replay", from_s, to_s)

@@ -733,8 +733,9 @@ class Station:
                                                            officer_id=officer_id, token=token, note=note))
 
     def reload_zones(self, requested_by: str = "operator") -> Future[CommandOutcome]:
-        """Read [counting] zones_file again (an admin changed it) and count by the new zones from now on (core/zones.py:
-        checked and recorded like every request; refused while a removed zone has a gathering or a response)."""
+        """Read [counting] zones_file and [grid] file again (an admin changed one) and count, route and map by them from
+        now on (core/zones.py: checked and recorded like every request; refused while a removed zone has a gathering
+        or a response, or a removed grid unit a notice open)."""
         from groundstation.core.zones import ZonesRead
         from missions.errors import MissionError
 
@@ -749,7 +750,9 @@ class Station:
             return future
         zones = [{"id": z.zone_id, "name": z.name, "capacity": z.capacity_persons,
                   "mode": response_policy.zone(z.zone_id).mode} for z in counting.zones if not z.zone_id.startswith("grid:")]
-        read = ZonesRead(counting, response_policy, notice_policy.zone_cells, path.name if path is not None else "")
+        sources = [p.name for p in (path, self.config.grid.file) if p is not None]
+        read = ZonesRead(counting, response_policy, notice_policy if self.config.grid.file is not None else None,
+                         " and ".join(sources))
         future = self.request(CommandRequest("", "load_zones", {"file": str(path), "zones": zones}, requested_by,
                                              attachment=read))
         future.add_done_callback(lambda f: self._prepare_speech(response_policy)

@@ -300,26 +300,96 @@ class StationBridge:
             zones = counting_zones_from_text(text, path.name)
         except ZoneError as exc:
             raise InvalidInput(str(exc)) from None
+        outcome = self._replace_and_reload(path, text + "\n", requested_by, "zones")
+        log.info("web map: %d counting zone(s) stored in %s by %s", len(zones), path, requested_by)
+        return {"stored": str(path), "zones": len(zones), "applied": True, "outcome": asdict(outcome),
+                "message": f"{len(zones)} zone(s) stored in {path.name}; the station counts them now ({outcome.reason})"}
+
+    def _replace_and_reload(self, path: Path, text: str, requested_by: str, what: str) -> Outcome:
+        """Write `text` over `path`, then have the station load it (Station.reload_zones reads the zones and the grid
+        file); refused: the previous file is put back (Conflict with the station's reason); accepted: it is kept as
+        .bak."""
         with self._zones_lock:
             previous = path.read_text(encoding="utf-8") if path.exists() else None
-            _write_atomically(path, text + "\n")
+            _write_atomically(path, text)
             outcome = _outcome(self._station.reload_zones(requested_by), ZONES_TIMEOUT_S)
             if outcome.status != "accepted":
                 if previous is not None:
                     _write_atomically(path, previous)
-                raise Conflict(f"the station refused the zones: {outcome.reason}")
+                raise Conflict(f"the station refused the {what}: {outcome.reason}")
             if previous is not None:
                 _write_atomically(path.with_name(path.name + ".bak"), previous)
             self._layout = _layout(self._config)
-        log.info("web map: %d counting zone(s) stored in %s by %s", len(zones), path, requested_by)
-        return {"stored": str(path), "zones": len(zones), "applied": True, "outcome": asdict(outcome),
-                "message": f"{len(zones)} zone(s) stored in {path.name}; the station counts them now ({outcome.reason})"}
+        return outcome
+
+    # --- the grid (districts, streets, communities, cells and their officers) ---------------------------------
+
+    def grid_document(self) -> dict[str, Any]:
+        path = self._config.grid.file
+        if path is None:
+            return {"type": "FeatureCollection", "features": [], "editable": False,
+                    "why": "the station has no [grid] file (set one, with its secrets and channels, in the config)"}
+        with self._zones_lock:
+            text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".kml":
+            return {"type": "FeatureCollection", "features": grid_features(self.parse_grid(text, path.name)),
+                    "editable": False, "stored": str(path),
+                    "why": f"the grid file {path.name} is KML: upload a GeoJSON grid to edit it on the map"}
+        return {"type": "FeatureCollection", "features": json.loads(text).get("features", []), "editable": True,
+                "stored": str(path)}
+
+    def parse_grid(self, text: str, filename: str) -> Any:
+        """A grid file's text checked with the station's own parser (InvalidInput listing every problem)."""
+        from missions.grid import GridError, grid_from_text
+
+        try:
+            return grid_from_text(text, filename)
+        except GridError as exc:
+            raise InvalidInput("; ".join(exc.problems)) from None
+        except ValueError as exc:
+            raise InvalidInput(f"{filename}: {exc}") from None
+
+    def save_grid(self, text: str, filename: str, requested_by: str) -> dict[str, Any]:
+        """A whole new grid (GeoJSON or KML, by the file name), checked, stored over [grid] file as GeoJSON and loaded
+        by the station at once (refused: the previous grid stays)."""
+        path = self._config.grid.file
+        if path is None or path.suffix.lower() == ".kml":
+            raise Conflict(self.grid_document()["why"])
+        grid = self.parse_grid(text, filename)
+        if not filename.lower().endswith(".kml"):
+            features = json.loads(text).get("features", [])
+        else:
+            features = grid_features(grid)
+        stored = json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1) + "\n"
+        outcome = self._replace_and_reload(path, stored, requested_by, "grid")
+        log.info("web map: a grid of %d unit(s) stored in %s by %s", len(grid.units), path, requested_by)
+        return {"stored": str(path), "units": len(grid.units), "applied": True, "outcome": asdict(outcome),
+                "message": f"{len(grid.units)} grid unit(s) stored in {path.name}; in force now ({outcome.reason})"}
 
     def tiles(self) -> dict[str, Any] | None:
         return None if self._tiles is None else self._tiles.info
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
         return None if self._tiles is None else self._tiles.tile(z, x, y)
+
+
+def grid_features(grid: Any) -> list[dict[str, Any]]:
+    """A parsed grid (missions.grid.Grid) as the GeoJSON features of a grid file (the fields missions.grid reads)."""
+    out = []
+    for u in grid.units:
+        props: dict[str, Any] = {"level": u.level, "name": u.name, "officer": u.officer.name,
+                                 "officer_id": u.officer.officer_id}
+        if u.parent_id:
+            props["parent"] = u.parent_id
+        for key, value in (("webhook", u.officer.webhook_url), ("email", u.officer.email), ("sms", u.officer.sms_number),
+                           ("capacity", u.capacity_persons), ("dwell_s", u.dwell_s)):
+            if value is not None:
+                props[key] = value
+        polygons = [[[[p.lon_deg, p.lat_deg] for p in (*part.exterior, part.exterior[0])]]
+                    + [[[p.lon_deg, p.lat_deg] for p in (*hole, hole[0])] for hole in part.holes] for part in u.parts]
+        out.append({"type": "Feature", "id": u.unit_id, "properties": props,
+                    "geometry": {"type": "MultiPolygon", "coordinates": polygons}})
+    return out
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -78,3 +78,29 @@ def test_a_request_without_the_zones_read_by_the_shell_is_refused():
     state = state_with(("plaza", 10))
     after, actions = handle(state, CommandRequest("", "load_zones", {}, "web:ann", "r1"), 100.0)
     assert reply(actions).status == "refused_by_station" and after.crowds == state.crowds
+
+
+def test_a_grid_unit_whose_officer_has_a_notice_open_cannot_be_removed_and_a_new_grid_is_recorded():
+    from groundstation.core.notice_data import GridRow, Notice, NoticePolicy, NoticeState
+    from groundstation.core.response_data import AlertRow
+    from missions.grid import grid_from_text
+    from tests.grid.city import geojson, units
+
+    full = grid_from_text(geojson(units()), "grid.geojson")
+    without_e = grid_from_text(geojson([f for f in units() if f["id"] != "cell-e"]), "grid.geojson")
+    alert = AlertRow("a1", 10.0, "crowd", "warning", "crowd in cell e")
+    notice = Notice("n1", alert, "cell-e", "cell", "cell-e.officer", 10.0, 310.0)
+    state = replace(state_with(("plaza", 10)), notices=NoticeState(policy=NoticePolicy(full),
+                                                                   notices=MappingProxyType({"n1": notice})))
+    read = ZonesRead(cr.CountingPolicy(zones(("plaza", 10))), ResponsePolicy(), NoticePolicy(without_e), "grid.geojson")
+    after, actions = load(state, read)
+    outcome = reply(actions)
+    assert outcome.status == "refused_by_station" and "cell-e: notice n1 open" in outcome.reason
+    assert after.notices.policy.grid is full
+    closed = replace(state, notices=replace(state.notices, notices=MappingProxyType(
+        {"n1": replace(notice, status="acknowledged")})))
+    after, actions = load(closed, read)
+    assert reply(actions).status == "accepted" and "unit cell-e removed" in reply(actions).reason
+    assert after.notices.policy.grid is without_e and "cell-e" not in after.risk.areas
+    (row,) = [a.row for a in actions if isinstance(a, Record) and isinstance(a.row, GridRow)]
+    assert row.grid is without_e

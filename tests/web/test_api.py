@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from tests.grid.city import geojson, units
 from tests.web.conftest import PASSWORD, make_site
 from web.api import ENDPOINTS, Endpoint
 from web.port import role_allows
@@ -29,9 +30,11 @@ BODIES = {
     "put_zone": {"name": "market", "capacity": 40, "policy": "approve", "geometry": ZONE["features"][0]["geometry"]},
     "import_zones": {"filename": "more.geojson", "text": json.dumps({"type": "FeatureCollection", "features": [
         {**ZONE["features"][0], "id": "square", "properties": {"name": "square", "capacity": 9}}]})},
+    "put_grid": {"filename": "grid.geojson", "text": geojson(units())},
+    "put_officer": {"officer": "Zhou Lei", "email": "zhou.lei@example.org"},
 }
 PARAMS = {"vehicle_id": "v1", "response_id": "resp-1", "alert_id": "a1", "schedule_id": "s-old", "name": "spare",
-          "kind": "events", "zone_id": "plaza"}
+          "kind": "events", "zone_id": "plaza", "unit_id": "cell-a"}
 PROTECTED = [ep for ep in ENDPOINTS if ep.role is not None]
 CHANGING = [ep for ep in PROTECTED if ep.changes_state]
 
@@ -57,6 +60,7 @@ def site(passwords):
                                 "text": "crowd over capacity", "zone_id": "plaza", "vehicle_id": None,
                                 "response_id": "resp-1", "data": {}})
     s.station.schedule_rows["s-old"] = {"schedule_id": "s-old", "name": "old", "created_at_s": 0.0}
+    s.station.grid_file = units()
     s.users.add("spare", "viewer", "$argon2id$v=19$m=8,t=1,p=1$c29tZXNhbHQ$c29tZWhhc2g", 0.0)
     return s
 
@@ -66,7 +70,7 @@ def changeable(site) -> dict:
     st = site.station
     return copy.deepcopy({"commands": st.commands, "acks": st.acks, "schedules": st.schedule_rows,
                           "users": [(u.name, u.role, u.password_hash) for u in site.users.all()],
-                          "zones": st.zone_features})
+                          "zones": st.zone_features, "grid": st.grid_file})
 
 
 @pytest.mark.parametrize("ep", PROTECTED, ids=lambda ep: f"{ep.method} {ep.path}")
@@ -532,3 +536,47 @@ def test_a_period_is_replayed_with_tracks_and_records_and_a_bad_period_is_refuse
         assert r.status_code == 400 and expected in r.json["message"], (query, r.json)
     assert viewer.get("/api/replay").status_code == 200, "the last hour"
     assert site.client().get("/api/replay").status_code == 401
+
+
+def test_the_grid_is_read_by_everyone_with_contacts_for_admins_only(site):
+    cell = next(f for f in site.client("viewer").get("/api/grid").json["features"] if f["id"] == "cell-a")
+    assert cell["properties"]["officer"] and not {"email", "sms", "webhook"} & set(cell["properties"])
+    admin_cell = next(f for f in site.client("admin").get("/api/grid").json["features"] if f["id"] == "cell-a")
+    assert admin_cell["properties"]["email"] == "li.na@example.org"
+
+
+def test_an_admin_changes_a_cells_officer_and_a_bad_one_is_refused_with_nothing_changed(site):
+    admin = site.client("admin")
+    h = {"X-CSRFToken": admin.csrf}
+    r = admin.put("/api/grid/units/cell-a/officer", json={"officer": "Zhou Lei", "sms": "+8613900139000"}, headers=h)
+    assert r.status_code == 200, r.json
+    cell = next(f for f in site.station.grid_file if f["id"] == "cell-a")["properties"]
+    assert cell["officer"] == "Zhou Lei" and cell["sms"] == "+8613900139000" and "email" not in cell
+    assert cell["level"] == "cell" and cell["parent"] == "plaza-c", "the unit's other fields are kept"
+    assert site.station.commands[-1]["requested_by"] == "web:admin"
+    before = changeable(site)
+    bad = admin.put("/api/grid/units/cell-a/officer", json={"officer": "Zhou Lei", "email": "not an address"},
+                    headers=h)
+    assert bad.status_code == 400 and "email 'not an address' is not an e-mail address" in bad.json["message"]
+    nobody = admin.put("/api/grid/units/cell-a/officer", json={"officer": "Zhou Lei"}, headers=h)
+    assert nobody.status_code == 400, "an officer who cannot be reached"
+    assert admin.put("/api/grid/units/nowhere/officer", json=BODIES["put_officer"], headers=h).status_code == 404
+    assert changeable(site) == before
+
+
+def test_an_admin_uploads_a_whole_grid_and_one_with_overlapping_cells_is_refused(site):
+    from tests.grid.city import unit
+
+    admin = site.client("admin")
+    h = {"X-CSRFToken": admin.csrf}
+    features = units() + [unit("cell-x", "cell", (50, 0, 150, 100), "plaza-c", officer="Wu Fang",
+                               email="wu.fang@example.org")]
+    before = changeable(site)
+    r = admin.put("/api/grid", json={"filename": "grid.geojson", "text": geojson(features)}, headers=h)
+    assert r.status_code == 400 and "overlap" in r.json["message"]
+    assert changeable(site) == before
+    fewer = [f for f in units() if f["id"] != "cell-e"]
+    r = admin.put("/api/grid", json={"filename": "grid.geojson", "text": geojson(fewer)}, headers=h)
+    assert r.status_code == 200 and r.json["units"] == len(fewer)
+    site.station.grid_file = None
+    assert admin.put("/api/grid", json=BODIES["put_grid"], headers=h).status_code == 409

@@ -236,3 +236,33 @@ def test_a_recorded_period_is_replayed_with_a_time_slider_and_speed(site, browse
     page.wait_for_function("() => document.body.dataset.replay === '0'")
     assert page.locator('[data-replay-vehicle]').count() == 0
     assert page.errors == []
+
+
+def test_an_admin_changes_a_cells_officer_on_the_map_and_a_viewer_sees_no_contacts(site, browser, artifacts):
+    from tests.grid.city import units
+
+    server, station = site
+    station.grid_file = units()
+    page = log_in(browser, server.url, "admin", size=(1920, 1080))
+    page.wait_for_selector('#grid-list li[data-unit="cell-a"]')
+    assert "li.na@example.org" in page.inner_text('#grid-list li[data-unit="cell-a"]')
+    page.wait_for_selector("#officer-form:not([hidden])")
+    page.select_option("#officer-unit", "cell-a")
+    assert page.input_value("#officer-name") == "Li Na"
+    page.fill("#officer-name", "Zhou Lei")
+    page.fill("#officer-email", "")
+    page.fill("#officer-webhook", "")
+    page.fill("#officer-sms", "+8613900139000")
+    page.click("#officer-form button[type=submit]")
+    page.wait_for_function("() => document.querySelector('#grid-list li[data-unit=\"cell-a\"]').innerText.includes('Zhou Lei')")
+    cell = next(f for f in station.grid_file if f["id"] == "cell-a")["properties"]
+    assert cell["officer"] == "Zhou Lei" and cell["sms"] == "+8613900139000" and "email" not in cell
+    page.fill("#officer-sms", "12345")  # not E.164: refused by the grid parser, nothing changed
+    page.click("#officer-form button[type=submit]")
+    page.wait_for_selector(".toast.refused")
+    assert next(f for f in station.grid_file if f["id"] == "cell-a")["properties"]["sms"] == "+8613900139000"
+    page.screenshot(path=str(artifacts / "12-grid-officers-1920x1080.png"))
+    viewer = log_in(browser, server.url, "viewer")
+    viewer.wait_for_selector('#grid-list li[data-unit="cell-a"]')
+    assert "+8613900139000" not in viewer.inner_text("#grid-list") and viewer.is_hidden("#officer-form")
+    assert page.errors == [] and viewer.errors == []

@@ -99,6 +99,7 @@
     $("login").hidden = true; $("app").hidden = false;
     $("schedule-form").hidden = me.role !== "admin";
     $("zone-form").hidden = $("zone-import").hidden = me.role !== "admin";
+    $("officer-form").hidden = $("grid-import").hidden = true;   // shown by refreshGrid when the grid is editable
     $("broadcast-panel").hidden = !canOperate();
     if (!map) initMap();
     await reloadLayout();
@@ -107,6 +108,7 @@
     refreshVideo();
     refreshZoneFile();
     refreshRiskSpan();
+    refreshGrid();
     const now = Date.now() / 1000;
     if (!$("replay-from").value) { $("replay-from").value = localInput(now - 3600); $("replay-to").value = localInput(now); }
   }
@@ -499,6 +501,49 @@
       el("strong", null, v.name), " ", `${t("occupancy")} ${v.occupancy || 0} / ${t("limit")} ${v.limit_persons}`,
       v.over_limit ? el("span", {class: "badge warn"}, t("over_limit")) : null)) : [el("li", {class: "meta"}, t("no_venues"))]));
   }
+
+  // --- the grid and its officers --------------------------------------------------------------------------------
+  async function refreshGrid() {
+    const r = await api("GET", "/api/grid");
+    if (!r.ok) return;
+    const doc = r.data, admin = S.role === "admin";
+    S.grid = doc;
+    $("grid-note").textContent = doc.editable ? "" : (doc.why || "");
+    $("officer-form").hidden = $("grid-import").hidden = !(admin && doc.editable);
+    const id = f => String(f.id !== undefined ? f.id : (f.properties || {}).id);
+    $("grid-list").replaceChildren(...doc.features.map(f => {
+      const p = f.properties || {};
+      const contacts = ["email", "sms", "webhook"].map(k => p[k]).filter(Boolean).join(", ");
+      return el("li", {"data-unit": id(f), "data-level": p.level},
+        el("span", {class: "badge"}, t(`level_${p.level}`)), " ", el("strong", null, p.name || id(f)), " – ", p.officer || "–",
+        contacts ? el("span", {class: "meta"}, ` (${contacts})`) : null);
+    }));
+    const select = $("officer-unit"), chosen = select.value;
+    select.replaceChildren(...doc.features.map(f => el("option", {value: id(f)}, `${(f.properties || {}).name || id(f)} (${t(`level_${(f.properties || {}).level}`)})`)));
+    if (chosen) select.value = chosen;
+    fillOfficer();
+  }
+  function fillOfficer() {
+    const f = S.grid && S.grid.features.find(x => String(x.id !== undefined ? x.id : x.properties.id) === $("officer-unit").value);
+    const p = f ? f.properties : {};
+    $("officer-name").value = p.officer || ""; $("officer-email").value = p.email || "";
+    $("officer-sms").value = p.sms || ""; $("officer-webhook").value = p.webhook || "";
+  }
+  $("officer-unit").addEventListener("change", fillOfficer);
+  $("officer-form").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const body = {officer: $("officer-name").value};
+    for (const [k, input] of [["email", "officer-email"], ["sms", "officer-sms"], ["webhook", "officer-webhook"]]) if ($(input).value) body[k] = $(input).value;
+    const r = await act(`/api/grid/units/${encodeURIComponent($("officer-unit").value)}/officer`, body, t("edit_officer"), "PUT");
+    if (r.ok) { if (r.data.message) toast(r.data.message, "accepted"); await refreshGrid(); }
+  });
+  $("grid-import").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const file = $("grid-file").files[0];
+    if (!file) return;
+    const r = await act("/api/grid", {filename: file.name, text: await file.text()}, t("replace_grid"), "PUT");
+    if (r.ok) { if (r.data.message) toast(r.data.message, "accepted"); await refreshGrid(); await reloadLayout(); }
+  });
 
   // --- replay of a recorded period ----------------------------------------------------------------------------
   const LIVE_LAYERS = ["drones", "trails", "crowds", "readings", "responses", "missions", "cells"];

@@ -34,7 +34,10 @@ window.SKYGUARD_LABELS = {
     over_limit: "over the limit",
     replay: "Replay", replay_from: "From", replay_to: "To", replay_load: "Replay this period", replay_play: "Play",
     replay_pause: "Pause", replay_exit: "Back to live", replay_at: "replaying {time}", replay_empty: "Nothing recorded in this period.",
-    replay_summary: "{tracks} drone track(s), {alerts} alert(s), {responses} response(s)"
+    replay_summary: "{tracks} drone track(s), {alerts} alert(s), {responses} response(s)",
+    grid: "Grid and officers", edit_officer: "Change a unit's officer", unit: "Unit", officer: "Officer", email: "E-mail",
+    sms: "SMS", save: "Save", grid_upload: "Grid file (GeoJSON or KML)", replace_grid: "Replace the grid",
+    level_district: "district", level_street: "street", level_community: "community", level_cell: "cell"
   },
   zh: {
     title: "天眼防疫无人机地面站", user_name: "用户名", password: "密码", log_in: "登录", log_out: "退出",
@@ -69,6 +72,9 @@ window.SKYGUARD_LABELS = {
     over_limit: "超过上限",
     replay: "回放", replay_from: "从", replay_to: "到", replay_load: "回放此时段", replay_play: "播放",
     replay_pause: "暂停", replay_exit: "返回实时", replay_at: "回放 {time}", replay_empty: "此时段没有记录。",
-    replay_summary: "{tracks} 条航迹，{alerts} 条警报，{responses} 次处置"
+    replay_summary: "{tracks} 条航迹，{alerts} 条警报，{responses} 次处置",
+    grid: "网格与网格员", edit_officer: "更换网格负责人", unit: "网格", officer: "负责人", email: "电子邮箱",
+    sms: "短信", save: "保存", grid_upload: "网格文件（GeoJSON 或 KML）", replace_grid: "替换网格",
+    level_district: "区", level_street: "街道", level_community: "社区", level_cell: "网格"
   }
 };
