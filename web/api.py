@@ -308,8 +308,10 @@ class Api:
         broadcasts = _merge(self.call(self.port.records, "broadcasts", {}, 100), self.fanout.recent("broadcast", seq),
                             "broadcast_id")
         acks = {a.alert_id: asdict(a) for a in self.call(self.port.acknowledgements)}
+        snapshots = _merge(self.call(self.port.records, "snapshots", {}, 200), self.fanout.recent("snapshot", seq),
+                           "alert_id")
         missions = self.call(self.port.missions)
-        return {**view, "alerts": alerts, "acks": acks, "thermal_readings": readings[-500:],
+        return {**view, "alerts": alerts, "acks": acks, "snapshots": snapshots[-200:], "thermal_readings": readings[-500:],
                 "broadcasts": broadcasts[-100:], "missions": missions}
 
     def layout(self, user: Any, query: Mapping[str, str]) -> dict[str, Any]:

@@ -145,7 +145,7 @@ def create_app(port: StationPort, users: UserStore, settings: ServerSettings, *,
     def guard():
         ep = by_endpoint.get(request.endpoint or "")
         needs_login = ep.role if ep is not None else (
-            "viewer" if request.path.startswith(("/api/", "/tiles/", "/video/")) else None)
+            "viewer" if request.path.startswith(("/api/", "/tiles/", "/video/", "/snapshots/")) else None)
         if needs_login is None:
             return None
         user = current_user()
@@ -264,6 +264,16 @@ def create_app(port: StationPort, users: UserStore, settings: ServerSettings, *,
         if data is None:
             abort(404)
         response = Response(data, mimetype=info["media_type"])
+        response.headers["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    @app.get("/snapshots/<alert_id>.jpg")
+    def snapshot(alert_id: str):
+        """An alert's evidence snapshot (every person blurred before the station wrote it)."""
+        data = call(port.snapshot, alert_id)
+        if data is None:
+            raise NotFound(f"no snapshot of alert {alert_id!r}")
+        response = Response(data, mimetype="image/jpeg")
         response.headers["Cache-Control"] = "private, max-age=3600"
         return response
 

@@ -57,6 +57,7 @@ class FakeStation:
         self.risk_layout: dict[str, Any] = {"type": "FeatureCollection", "features": []}
         self.tracks: dict[str, list[list[Any]]] = {}  # replay(): each vehicle's [t_s, lat, lon, alt_rel_m, heading]
         self.grid_file: list[dict[str, Any]] | None = None  # grid_document()'s features; None: no grid file
+        self.snapshots: dict[str, bytes] = {}  # snapshot(): alert id -> JPEG
 
     # --- the feed -------------------------------------------------------------------------------------------
 
@@ -236,6 +237,9 @@ class FakeStation:
             self.commands.append({"request_id": f"change-{len(self.commands)}", "vehicle_id": "", "action": action,
                                   "params": dict(args), "requested_by": requested_by, "decision": "sent",
                                   "reason": action})
+
+    def snapshot(self, alert_id: str) -> bytes | None:
+        return self.snapshots.get(alert_id)
 
     def grid_document(self) -> dict[str, Any]:
         with self._lock:

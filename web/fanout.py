@@ -25,7 +25,7 @@ from web.port import FeedItem, StationPort
 log = logging.getLogger("web.fanout")
 
 ROOM = "live"
-RECENT_KINDS = ("alert", "thermal_reading", "broadcast")
+RECENT_KINDS = ("alert", "thermal_reading", "broadcast", "snapshot")
 
 
 class _Join:

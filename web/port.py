@@ -44,6 +44,7 @@ RECORD_KINDS: Mapping[str, tuple[str, ...]] = {
     "stream_status": ("stream_id",),
     "risk_levels": ("area_id",),  # the risk map's history: every level change with its reasons, oldest first
     "venue_counts": ("venue_id",),
+    "snapshots": ("alert_id",),  # alerts' evidence snapshots (people blurred): the image at /snapshots/<alert id>.jpg
 }
 
 
@@ -166,6 +167,9 @@ class StationPort(Protocol):
     def risk_at(self, at_s: float) -> dict[str, Any]:
         """The risk map as recorded at `at_s`: ``{"areas": [each area's last level change before then, with its
         reasons], "first_change_s", "last_change_s"}`` (the history's span, None when nothing was recorded)."""
+
+    def snapshot(self, alert_id: str) -> bytes | None:
+        """An alert's evidence snapshot (JPEG, every person blurred), or None when none is kept."""
 
     def grid_document(self) -> dict[str, Any]:
         """The grid file as GeoJSON features (properties as missions/grid.py names them), with ``"editable"`` (False

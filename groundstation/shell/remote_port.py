@@ -11,6 +11,7 @@ The wire, one copy for both sides (this module):
                           numbered after S (or after N: the kept items after N first, or {"gone": N} when they are
                           no longer kept), an empty line every HEARTBEAT_S while nothing happens
     GET  /tiles/<z>/<x>/<y>  a map tile's bytes (404: none)
+    GET  /snapshots/<alert id>  an alert's evidence snapshot, JPEG (404: none)
 Every request carries ``Authorization: Bearer <token>``; the token is a random secret in a file of mode 0600
 (`load_token`), readable only by the station's user. The endpoint listens on loopback only. Video never crosses it:
 the web map reads the vision workers' own streams (web/video.py).
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from groundstation.shell.web_bridge import DatabaseUsers, StationBridge
 from web.errors import Conflict, InvalidInput, NotFound, StationUnavailable, WebError
@@ -234,6 +236,13 @@ class PortEndpoint:
                 raise NotFound("no such tile")
             return Response(data, mimetype="application/octet-stream")
 
+        @app.get("/snapshots/<alert_id>")
+        def snapshot(alert_id: str):
+            data = self._port.snapshot(alert_id)
+            if data is None:
+                raise NotFound("no such snapshot")
+            return Response(data, mimetype="image/jpeg")
+
         @app.get("/feed")
         def feed():
             after = request.args.get("after")
@@ -364,10 +373,14 @@ class _Client:
         return _decode_result(name, _answer(r))
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
+        return self.binary(f"tiles/{z}/{x}/{y}")
+
+    def binary(self, path: str) -> bytes | None:
+        """The bytes the endpoint serves at `path` (a tile, a snapshot); None when it has none (404)."""
         import requests
 
         try:
-            r = self.session().get(f"{self.url}tiles/{z}/{x}/{y}", timeout=(5.0, CALL_TIMEOUT_S))
+            r = self.session().get(f"{self.url}{path}", timeout=(5.0, CALL_TIMEOUT_S))
         except requests.RequestException as exc:
             raise StationUnavailable(f"the station at {self.url} does not answer: {type(exc).__name__}") from None
         if r.status_code == 404:
@@ -470,6 +483,9 @@ class RemotePort:
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
         return self._client.tile(z, x, y)
+
+    def snapshot(self, alert_id: str) -> bytes | None:
+        return self._client.binary(f"snapshots/{quote(alert_id, safe='')}")
 
     def subscribe(self, callback: Callable[[FeedItem], None], connect_timeout_s: float = 10.0
                   ) -> Callable[[], None]:

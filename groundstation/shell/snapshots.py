@@ -79,8 +79,11 @@ class Snapshots:
 
     def __init__(self, config: StationConfig, writer: storage.StorageWriter,
                  video_sources: Callable[[], Mapping[str, str]], clock: Callable[[], float] = time.time, *,
-                 timeout_s: float = FETCH_TIMEOUT_S, kinds: frozenset[str] = SNAPSHOT_KINDS):
+                 timeout_s: float = FETCH_TIMEOUT_S, kinds: frozenset[str] = SNAPSHOT_KINDS,
+                 on_stored: Callable[[storage.SnapshotRow], None] = lambda row: None):
+        """on_stored(row): told of each snapshot kept, once its row is submitted (the station's live feed)."""
         self._writer = writer
+        self._on_stored = on_stored
         self._video_sources = video_sources
         self._clock = clock
         self._timeout_s = timeout_s
@@ -216,6 +219,7 @@ class Snapshots:
                                   int(headers["x-people-blurred"]), width_px, height_px,
                                   _number(headers.get("x-timestamp"), float), _number(headers.get("x-frame-index"), int))
         self._writer.submit([row])
+        self._on_stored(row)
         with self._lock:
             self.taken += 1
         log.info("alert %s (%s): snapshot of camera %s kept in %s (%d people blurred)", alert.alert_id, alert.kind,

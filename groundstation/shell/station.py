@@ -279,7 +279,8 @@ class Station:
         self._venue_lines = VenueLines(config, self._inbox.put_event)
         self._housekeeping = Housekeeping(config, self._writer, clock)
         # alerts' evidence snapshots, people blurred by the vision workers (shell/snapshots.py, vision/privacy.py)
-        self._snapshots = Snapshots(config, self._writer, self.video_sources, clock)
+        self._snapshots = Snapshots(config, self._writer, self.video_sources, clock,
+                                    on_stored=lambda row: self.feed.publish("snapshot", clock(), plain(row)))
         # --- end of the issue 13 set-up
         self._screener: Any = None  # shell/screening.ThermalScreener, made at start
         self._loudspeaker: Any = None  # shell/loudspeaker.Loudspeaker, made at start

@@ -324,6 +324,15 @@ class StationBridge:
 
     # --- the grid (districts, streets, communities, cells and their officers) ---------------------------------
 
+    def snapshot(self, alert_id: str) -> bytes | None:
+        path = self._station.snapshot_path(alert_id)
+        if path is None:
+            return None
+        try:
+            return path.read_bytes()
+        except OSError:  # purged since
+            return None
+
     def grid_document(self) -> dict[str, Any]:
         path = self._config.grid.file
         if path is None:

@@ -99,13 +99,15 @@ def test_file_names_are_the_alert_ids_made_safe():
 def test_a_snapshot_from_a_workers_video_server_is_written_and_recorded(tmp_path, writer):
     cfg = config(tmp_path, cameras=[{"id": "cam-d1", "vehicle_id": "d1", "source": "device:0"}])
     video = AnnotatedVideo("cam-d1")
-    snapshots = Snapshots(cfg, writer, lambda: {"cam-d1": video.url}, Clock(1_700_000_001.0))
+    told = []
+    snapshots = Snapshots(cfg, writer, lambda: {"cam-d1": video.url}, Clock(1_700_000_001.0), on_stored=told.append)
     try:
         video.offer(*detailed_frame())
         row = snapshots.take(alert(seen_by="d1"))  # a crowd alert: the vehicle that saw it
     finally:
         video.close()
     assert row is not None and writer.flush()
+    assert told == [row], "the station's live feed is told"
     (recorded,) = storage.StorageReader(cfg.station.storage_path).snapshots()
     assert recorded == {"alert_id": "resp-plaza-1:crowd:1", "at_s": 1_700_000_001.0, "stream_id": "cam-d1",
                         "path": "snapshots/resp-plaza-1:crowd:1.jpg", "people_blurred": 1, "width_px": 640,
@@ -264,6 +266,8 @@ def test_the_station_keeps_a_blurred_snapshot_of_an_alert_from_its_vehicles_work
         assert (row["width_px"], row["height_px"]) == (480, 360) and row["people_blurred"] >= 1
         path = station.snapshot_path(row["alert_id"])
         assert path is not None and path.parent == snapshot_folder(db).resolve()
+        live = [i["data"] for i in station.feed.since(0) if i["kind"] == "snapshot"]
+        assert [x["alert_id"] for x in live] == [row["alert_id"]], "the web map is told live"
         image = cv2.imread(str(path))
         assert image.shape == (360, 480, 3)
         assert station.snapshot_path(alerts["park"]["alert_id"]) is None

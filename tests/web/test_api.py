@@ -580,3 +580,15 @@ def test_an_admin_uploads_a_whole_grid_and_one_with_overlapping_cells_is_refused
     assert r.status_code == 200 and r.json["units"] == len(fewer)
     site.station.grid_file = None
     assert admin.put("/api/grid", json=BODIES["put_grid"], headers=h).status_code == 409
+
+
+def test_an_alerts_snapshot_is_served_to_logged_in_users_only_and_listed_in_the_state(site):
+    site.station.snapshots["a1"] = b"\xff\xd8\xff\xe0 a blurred jpeg"
+    site.station.stored["snapshots"].append({"alert_id": "a1", "at_s": 1.5, "stream_id": "cam-v1",
+                                             "path": "snapshots/a1.jpg", "people_blurred": 4})
+    assert site.client().get("/snapshots/a1.jpg").status_code == 401
+    viewer = site.client("viewer")
+    r = viewer.get("/snapshots/a1.jpg")
+    assert r.status_code == 200 and r.mimetype == "image/jpeg" and r.data == site.station.snapshots["a1"]
+    assert viewer.get("/snapshots/nope.jpg").status_code == 404
+    assert [s["alert_id"] for s in viewer.get("/api/state").json["snapshots"]] == ["a1"]

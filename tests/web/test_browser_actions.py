@@ -266,3 +266,21 @@ def test_an_admin_changes_a_cells_officer_on_the_map_and_a_viewer_sees_no_contac
     viewer.wait_for_selector('#grid-list li[data-unit="cell-a"]')
     assert "+8613900139000" not in viewer.inner_text("#grid-list") and viewer.is_hidden("#officer-form")
     assert page.errors == [] and viewer.errors == []
+
+
+def test_an_alerts_blurred_snapshot_appears_with_it_live(site, browser, artifacts):
+    import cv2
+    import numpy as np
+
+    server, station = site
+    ok, jpeg = cv2.imencode(".jpg", np.full((90, 160, 3), 128, np.uint8))
+    station.snapshots["a-snap"] = jpeg.tobytes()
+    page = log_in(browser, server.url, "viewer")
+    station.publish("alert", {"alert_id": "a-snap", "at_s": 5.0, "kind": "crowd", "severity": "warning",
+                              "text": "12 people in plaza", "zone_id": "plaza", "vehicle_id": None,
+                              "response_id": None, "data": {}})
+    station.publish("snapshot", {"alert_id": "a-snap", "at_s": 6.0, "stream_id": "cam-v1", "people_blurred": 12})
+    img = '#alerts li[data-alert="a-snap"] a.snapshot img'
+    page.wait_for_selector(img)
+    page.wait_for_function(f"() => document.querySelector('{img}').naturalWidth === 160")
+    assert page.errors == []

@@ -58,6 +58,8 @@ def test_the_ports_calls_cross_with_their_records_and_refusals(endpoint):
     assert port.zones_document()["features"][0]["id"] == "plaza"
     station.tile_set[(3, 1, 2)] = b"\x89PNG"
     assert port.tiles()["format"] == "png" and port.tile(3, 1, 2) == b"\x89PNG" and port.tile(3, 1, 1) is None
+    station.snapshots["resp-1:crowd:1"] = b"\xff\xd8jpeg"
+    assert port.snapshot("resp-1:crowd:1") == b"\xff\xd8jpeg" and port.snapshot("nope") is None
     user = remote_users.add("olga", "operator", "$argon2id$hash", 1.0)
     assert remote_users.get("olga") == user and remote_users.all() == [user] and remote_users.get("nobody") is None
     with pytest.raises(Conflict):

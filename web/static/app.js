@@ -11,6 +11,7 @@
     vehicles: {}, zones: {}, cells: [], crowds: [], responses: {}, runs: {}, missions: [], alerts: {}, acks: {},
     readings: [], broadcasts: {}, trails: {}, schedules: [], activity: [], applied: 0, reloads: 0, gaps: 0,
     video: [], watching: null, zoneFile: null, drawing: null,
+    snapshots: {},                                                          // alert id -> its evidence snapshot (people blurred)
     risk: {}, riskAt: null, riskSpan: {first: null, last: null}, venues: {},   // risk map: live levels; riskAt: a past map
   };
   window.skyguard = S;           // for the browser tests and the curious
@@ -154,6 +155,7 @@
     S.broadcasts = {}; for (const b of st.broadcasts) S.broadcasts[b.broadcast_id] = b;
     S.risk = {}; for (const a of (st.risk ? st.risk.areas : [])) S.risk[a.area_id] = a;
     S.venues = {}; for (const v of st.venues || []) S.venues[v.venue_id] = v;
+    S.snapshots = {}; for (const x of st.snapshots || []) S.snapshots[x.alert_id] = x;
     for (const [id, v] of Object.entries(S.vehicles)) addTrail(id, v, st.at_s);
     S.seq = st.seq;
     S.loading = false;
@@ -199,6 +201,7 @@
         break;
       }
       case "alert": if (!S.alerts[d.alert_id]) { S.alerts[d.alert_id] = d; announce(d); } break;
+      case "snapshot": S.snapshots[d.alert_id] = d; break;
       case "thermal_reading": S.readings.push(d); if (S.readings.length > 1000) S.readings.shift(); break;
       case "broadcast": {                      // an update may leave the text out: keep what was said
         const old = S.broadcasts[d.broadcast_id] || {};
@@ -657,6 +660,9 @@
       return el("li", {"data-state": state, "data-alert": a.alert_id, "data-kind": a.kind},
         el("div", null, el("span", {class: "badge"}, t(`state_${state}`)), " ", el("strong", null, a.kind), " ", time(a.at_s)),
         el("div", null, a.text),
+        S.snapshots[a.alert_id] ? el("a", {class: "snapshot", href: `/snapshots/${encodeURIComponent(a.alert_id)}.jpg`, target: "_blank",
+                                          title: t("snapshot_hint")},
+          el("img", {src: `/snapshots/${encodeURIComponent(a.alert_id)}.jpg`, alt: t("snapshot"), loading: "lazy"})) : null,
         ack ? el("div", {class: "meta"}, t("acked_by", {by: ack.by}), " ", time(ack.at_s)) : null,
         !ack && canOperate() ? el("div", {class: "actions"}, el("button", {class: "ack", onclick: () => act(`/api/alerts/${encodeURIComponent(a.alert_id)}/ack`, {}, t("ack"))}, t("ack"))) : null);
     }) : [el("li", null, t("no_alerts"))]));

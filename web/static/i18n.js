@@ -37,7 +37,8 @@ window.SKYGUARD_LABELS = {
     replay_summary: "{tracks} drone track(s), {alerts} alert(s), {responses} response(s)",
     grid: "Grid and officers", edit_officer: "Change a unit's officer", unit: "Unit", officer: "Officer", email: "E-mail",
     sms: "SMS", save: "Save", grid_upload: "Grid file (GeoJSON or KML)", replace_grid: "Replace the grid",
-    level_district: "district", level_street: "street", level_community: "community", level_cell: "cell"
+    level_district: "district", level_street: "street", level_community: "community", level_cell: "cell",
+    snapshot: "snapshot (people blurred)", snapshot_hint: "The alert's evidence snapshot: every person blurred before it was stored."
   },
   zh: {
     title: "天眼防疫无人机地面站", user_name: "用户名", password: "密码", log_in: "登录", log_out: "退出",
@@ -75,6 +76,7 @@ window.SKYGUARD_LABELS = {
     replay_summary: "{tracks} 条航迹，{alerts} 条警报，{responses} 次处置",
     grid: "网格与网格员", edit_officer: "更换网格负责人", unit: "网格", officer: "负责人", email: "电子邮箱",
     sms: "短信", save: "保存", grid_upload: "网格文件（GeoJSON 或 KML）", replace_grid: "替换网格",
-    level_district: "区", level_street: "街道", level_community: "社区", level_cell: "网格"
+    level_district: "区", level_street: "街道", level_community: "社区", level_cell: "网格",
+    snapshot: "现场截图（人员已模糊）", snapshot_hint: "警报的现场截图：保存前所有人员均已模糊处理。"
   }
 };
