@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from groundstation.core.response_data import PersonTemperature, ScreenThermal, ThermalScreened
 from telemetry.records import CameraInformation
 from vision.camera import CameraModel, CameraPose
-from vision.thermal import PersonToScreen, ScreeningConfig, ThermalError, Verdict, read_thermal, screen_people
+from vision.thermal import (THERMAL_ONLY, PersonToScreen, ScreeningConfig, ThermalError, Verdict, read_thermal,
+                            screen_people)
 
 log = logging.getLogger("groundstation.screening")
 
@@ -68,10 +70,19 @@ class ThermalScreener:
             log.warning("%s: thermal frame %d of %s not usable: %s", job.vehicle_id, job.shot, job.response_id, exc)
             return ThermalScreened(job.response_id, job.shot, (), str(exc), image.file_url)
         readings = tuple(
-            PersonTemperature(int(r.person_id), r.lat_deg if r.lat_deg is not None else 0.0,
+            PersonTemperature(_person_id(r), r.lat_deg if r.lat_deg is not None else 0.0,
                               r.lon_deg if r.lon_deg is not None else 0.0,
                               "unmeasured" if r.verdict is Verdict.UNMEASURED else "measured",
                               r.skin_temp_c, r.uncertainty_c,
                               "" if r.reason is None else f"{r.reason.value}: {r.detail}".rstrip(": "))
             for r in result.readings)
         return ThermalScreened(job.response_id, job.shot, readings, result.frame_problem, image.file_url)
+
+
+def _person_id(reading: Any) -> int:
+    """The core's person id of a reading: the station's own (the people it placed), or, for a head found in the
+    thermal frame only (vision.thermal's "thermal:<n>"), a negative id from its position to about a metre, the same in
+    every frame of the response, so that one person seen in two frames counts once."""
+    if not str(reading.person_id).startswith(THERMAL_ONLY):
+        return int(reading.person_id)
+    return -(round(reading.lat_deg * 1e5) % 100_000 * 100_000 + round(reading.lon_deg * 1e5) % 100_000 + 1)

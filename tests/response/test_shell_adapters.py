@@ -61,6 +61,24 @@ def test_a_frame_of_warm_heads_is_measured(files):
     assert reading.uncertainty_c >= 2.0
 
 
+def test_a_fevered_head_nobody_placed_comes_back_with_the_same_negative_id_in_every_frame(files):
+    """Two people 1.2 m apart under the camera; only one was placed by the RGB camera, the other has a fever: it
+    is found in the thermal frame, reported as measured with a fever-level temperature under an id of its own
+    (negative, from its position), the same in a second frame."""
+    temps = np.full((512, 640), 30.0)
+    yy, xx = np.mgrid[0:512, 0:640]
+    temps[(yy - 256) ** 2 + (xx - 320) ** 2 <= 5 ** 2] = 34.3  # the placed person, normal
+    temps[(yy - 256) ** 2 + (xx - 375) ** 2 <= 5 ** 2] = 38.6  # 55 px east (about 1.2 m at 20 m): nobody placed
+    files.put("/thermal/1/0.tiff", encode_centikelvin_tiff(temps), "image/tiff")
+    readings = [screener().screen(ScreenThermal("r1", shot, "v1", image(files.url("/thermal/1/0.tiff")),
+                                                (PersonToScreen(7, AT[0], AT[1]),))).readings for shot in (1, 2)]
+    for placed, found in readings:
+        assert placed.person_id == 7 and placed.temp_c < 37.3
+        assert found.person_id < 0 and found.status == "measured" and found.temp_c >= 37.3
+        assert found.lon_deg > AT[1]
+    assert readings[0][1].person_id == readings[1][1].person_id
+
+
 @pytest.mark.parametrize("case, expect", [
     ("missing", "404"),
     ("misaligned", "misaligned"),

@@ -26,6 +26,7 @@ from vision.thermal.formats import (
 )
 from vision.thermal.frame import Radiometry, ThermalFrame
 from vision.thermal.screening import (
+    THERMAL_ONLY,
     SCREENING_NOTICE,
     PersonReading,
     PersonToScreen,
@@ -41,6 +42,7 @@ from vision.thermal.screening import (
 )
 
 __all__ = [
+    "THERMAL_ONLY",
     "SCREENING_NOTICE",
     "FlirMetadata",
     "PersonReading",

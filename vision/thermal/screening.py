@@ -32,6 +32,17 @@ Per person, with the frame's camera model and pose (vision.camera, the one camer
    with u_sensor = 2 °C, u_atm = 1 °C, u_eps = 0.01, u_d = 1 m by default.
 6. Verdict: a fever hint when T_s is at or above ``fever_threshold_c`` (37.3 °C), no fever below it.
 
+7. Heads nobody placed: the frame is also searched for fever-hot heads that are not where a listed person was read
+   as a fever hint (the RGB detector missed them, or placed them further off than the search). A candidate is the
+   hottest pixel left; its head (the ``k`` pixels a head covers at its distance, the ray met at head height) must be
+   hot enough to be a fever hint after the correction above, within living skin's range, ``min_contrast_c`` warmer
+   than its surroundings, and isolated: at most ``max_hot_ring_fraction`` of the ring from 2 to 4 head radii around
+   it as hot (a sunlit pavement's edge or corner is not a head). Each is reported as a fever hint of a person seen
+   in the thermal frame only (``person_id`` "thermal:<n>", its position where the ray meets head height), at most
+   ``max_extra_heads`` per frame. Only within ``near_people_m`` of a person listed (the crowd being screened: a warm
+   machine or lamp elsewhere in view is not a person), and not in a frame misaligned with the people listed (its
+   pose is wrong).
+
 A person who cannot be measured is reported as unmeasured with the reason, never as normal: no pose for
 the frame, no ground position for the detection, head out of frame, fewer than ``min_head_pixels`` (9:
 a 3x3 spot, the smallest a radiometric camera measures reliably) head pixels, occluded by a nearer
@@ -108,6 +119,10 @@ class ScreeningConfig:
     skin_max_c: float = 45.0
     max_search_m: float = 2.5  # a position's uncertainty is searched up to this far for the head
     min_contrast_c: float = 0.8  # a searched head must be this much warmer than its surroundings (observed °C)
+    max_hot_ring_fraction: float = 0.15  # a head nobody placed: at most this much of the ring around it as hot
+    max_extra_heads: int = 20  # heads nobody placed, reported per frame at most
+    same_person_m: float = 1.0  # a hot head this near a fever hint already read (plus its search) is that person
+    near_people_m: float = 3.0  # heads nobody placed are looked for this near the people listed (the crowd), only
 
     def __post_init__(self) -> None:
         problems = []
@@ -403,6 +418,87 @@ def _search_head(target: _Projected, everyone: list[_Projected], frame: ThermalF
     return observed, k
 
 
+THERMAL_ONLY = "thermal:"  # the person_id prefix of a head found in the thermal frame only
+
+
+def _hot_heads(frame: ThermalFrame, people: tuple[PersonToScreen, ...], readings: tuple[PersonReading, ...],
+               config: ScreeningConfig) -> tuple[PersonReading, ...]:
+    """Fever-hot heads in the frame that no listed person's fever hint accounts for (step 7 of the docstring)."""
+    camera, pose, temps = frame.camera, frame.pose, frame.temps_c
+    assert pose is not None
+    t_atm, gain_max = config.ambient_c, config.skin_emissivity  # tau <= 1: the loosest observed threshold
+    floor = t_atm + (config.fever_threshold_c - t_atm) * gain_max * math.exp(-config.alpha_per_m * 200.0)
+    hot = np.asarray(temps) >= floor
+    if not hot.any():
+        return ()
+    head_above_ground_m = 1.7 - config.head_centre_below_top_m
+    head_pose = replace(pose, alt_m=pose.alt_m - head_above_ground_m)  # rays met at head height
+    rotation = rotation_camera_to_enu(pose)
+    optical_axis = rotation[:, 2]
+    # a fever hint already read accounts for the heads within its search (its position's uncertainty) and then some
+    hinted = [(r.lat_deg, r.lon_deg, config.same_person_m + min(p.uncertainty_m, config.max_search_m))
+              for p, r in zip(people, readings) if r.verdict is Verdict.FEVER_HINT and r.lat_deg is not None]
+    crowd = [(r.lat_deg, r.lon_deg) for r in readings if r.lat_deg is not None and r.lon_deg is not None]
+    if not crowd:
+        return ()
+    height, width = temps.shape
+    found: list[PersonReading] = []
+    for _ in range(4 * config.max_extra_heads):
+        if len(found) >= config.max_extra_heads or not hot.any():
+            break
+        flat = int(np.argmax(np.where(hot, temps, -np.inf)))
+        v, u = divmod(flat, width)
+        ground = pixels_to_ground(camera, head_pose, np.array([[u + 0.5, v + 0.5]]))
+        if not bool(ground.valid[0]):
+            hot[v, u] = False
+            continue
+        east, north = float(ground.east_m[0]), float(ground.north_m[0])
+        offset = np.array([east, north, head_above_ground_m - pose.alt_m])
+        depth, distance = float(offset @ optical_axis), float(np.linalg.norm(offset))
+        if not depth > 0:
+            hot[v, u] = False
+            continue
+        rx = max(0.5, camera.fx_px * config.head_radius_m / depth)
+        ry = max(0.5, camera.fy_px * config.head_radius_m / depth)
+        y0, y1 = max(0, int(v - 4 * ry) - 1), min(height, int(v + 4 * ry) + 2)
+        x0, x1 = max(0, int(u - 4 * rx) - 1), min(width, int(u + 4 * rx) + 2)
+        ys, xs = np.mgrid[y0:y1, x0:x1]
+        r2 = ((xs + 0.5 - (u + 0.5)) / rx) ** 2 + ((ys + 0.5 - (v + 0.5)) / ry) ** 2
+        window = temps[y0:y1, x0:x1]
+        hot[y0:y1, x0:x1] &= r2 > 16.0  # this spot is decided either way
+        k = max(config.min_head_pixels, int(round(math.pi * rx * ry)))
+        near = window[r2 <= 4.0]
+        ring = window[(r2 > 4.0) & (r2 <= 16.0)]
+        if len(near) < k or len(ring) < 8:
+            continue
+        observed = float(np.median(np.partition(near, len(near) - k)[-k:]))
+        background = float(np.median(ring))
+        if observed - background < config.min_contrast_c:
+            continue
+        if float(np.mean(ring >= observed - config.min_contrast_c)) > config.max_hot_ring_fraction:
+            continue  # part of something larger than a head
+        skin, uncertainty = skin_temperature_c(observed, distance, config)
+        if not (config.fever_threshold_c <= skin <= config.skin_max_c):
+            continue
+        lat, lon = float(ground.lat_deg[0]), float(ground.lon_deg[0])
+        if not any(_ground_m(lat, lon, a, b) <= config.near_people_m for a, b in crowd):
+            continue  # not in the crowd being screened
+        if any(_ground_m(lat, lon, a, b) < within for a, b, within in hinted):
+            continue
+        hinted.append((lat, lon, config.same_person_m))
+        found.append(PersonReading(
+            f"{THERMAL_ONLY}{len(found) + 1}", Verdict.FEVER_HINT, lat, lon, skin_temp_c=skin, uncertainty_c=uncertainty,
+            observed_temp_c=observed, distance_m=distance, head_pixels=k,
+            detail=f"{skin:.1f} ± {uncertainty:.1f} °C: a head seen in the thermal frame only (not where anyone was "
+                   f"placed and read as a fever hint), {distance:.0f} m away"))
+    return tuple(found)
+
+
+def _ground_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    east, north = latlon_to_enu(lat1, lon1, lat2, lon2)
+    return float(math.hypot(float(east), float(north)))
+
+
 def screen_people(
     frame: ThermalFrame, people: tuple[PersonToScreen, ...] | list[PersonToScreen], config: ScreeningConfig
 ) -> ScreeningResult:
@@ -427,13 +523,13 @@ def screen_people(
         return ScreeningResult(readings, frame_problem=problem, **result)
     projected = _project(people, frame.camera, frame.pose, config)
     readings = tuple(_measure(p, projected, frame, config) for p in projected)
-    problem = None
     if readings and all(r.reason is UnmeasuredReason.OUT_OF_FRAME for r in readings):
         problem = (
             f"none of the {len(readings)} people projects into the thermal frame: the frame and the people "
             "are misaligned (wrong pose, wrong capture time, or the camera pointed elsewhere)"
         )
-    return ScreeningResult(readings, frame_problem=problem, **result)
+        return ScreeningResult(readings, frame_problem=problem, **result)  # its heads could not be placed either
+    return ScreeningResult(readings + _hot_heads(frame, people, readings, config), **result)
 
 
 def screen_detections(
