@@ -151,9 +151,11 @@ class Synthesizer:
                                                              "tag": engine.cache_tag(lang)})
         except (EngineError, AudioError) as e:
             reason = e.reason if isinstance(e, EngineError) else str(e)
-            log.warning("speech engine %s failed for %s text %r: %s", engine.name, lang.code, text, reason)
             with self._lock:
+                again = engine.name in self._failed  # still down: said once already (a station offline for days)
                 self._failed[engine.name] = (self._clock(), reason)
+            log.log(logging.INFO if again else logging.WARNING, "speech engine %s failed%s for %s text %r: %s",
+                    engine.name, " again" if again else "", lang.code, text, reason)
             reasons.append((engine.name, reason))
             return None
         with self._lock:

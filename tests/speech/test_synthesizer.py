@@ -1,6 +1,8 @@
 """The synthesizer: fallback with the reason, the disk cache, measurement, joined messages."""
 from __future__ import annotations
 
+import logging
+
 import json
 import wave
 from pathlib import Path
@@ -114,18 +116,22 @@ def test_every_engine_failing_is_one_clear_error_with_each_reason(tmp_path):
     assert "one: network down" in str(e.value) and "two: voice missing" in str(e.value)
 
 
-def test_a_failed_engine_is_skipped_for_a_while_then_tried_again(tmp_path):
+def test_a_failed_engine_is_skipped_for_a_while_then_tried_again(tmp_path, caplog):
     clock = FakeClock(0.0)
     gtts = Broken("gtts", "Failed to connect")
     synth = Synthesizer(tmp_path, engines=[gtts, EspeakEngine()], retry_after_s=60.0, clock=clock)
-    synth.synthesize("one", "en")
-    clock.now = 30.0
-    second = synth.synthesize("two", "en")
-    assert gtts.calls == 1
-    assert second.fallback_reason == "gtts: not tried: failed 30 s ago (retried after 60 s): Failed to connect"
-    clock.now = 61.0
-    synth.synthesize("three", "en")
-    assert gtts.calls == 2
+    with caplog.at_level(logging.INFO, logger="speech"):
+        synth.synthesize("one", "en")
+        clock.now = 30.0
+        second = synth.synthesize("two", "en")
+        assert gtts.calls == 1
+        assert second.fallback_reason == "gtts: not tried: failed 30 s ago (retried after 60 s): Failed to connect"
+        clock.now = 61.0
+        synth.synthesize("three", "en")
+        assert gtts.calls == 2
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if "speech engine gtts failed" in r.getMessage()]
+    assert [level for level, _ in said] == ["WARNING", "INFO"], "a warning when it goes down, not on every retry"
+    assert "failed again" in said[1][1]
 
 
 def test_an_engine_in_back_off_is_still_tried_when_no_other_can_speak(tmp_path):
