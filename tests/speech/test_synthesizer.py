@@ -1,9 +1,8 @@
 """The synthesizer: fallback with the reason, the disk cache, measurement, joined messages."""
 from __future__ import annotations
 
-import logging
-
 import json
+import logging
 import wave
 from pathlib import Path
 
