@@ -145,6 +145,9 @@ def on_crowds(state: StationState, event: Any, now_s: float) -> tuple[StationSta
         state, more = _confirm(state, zone, gid, now_s)
         actions.extend(more)
         rs = state.responses
+    going_on = rs.handled_gatherings & {z.gathering_id for z in state.crowds.zones.values() if z.gathering_id}
+    if going_on != rs.handled_gatherings:  # a gathering's id never comes back once it is over: forget it
+        state = replace(state, responses=replace(rs, handled_gatherings=going_on))
     for r in list(state.responses.responses.values()):
         if r.state in ("confirmed", "awaiting_approval", "waiting_for_drone", "approaching", "thermal_sampling"):
             seen = _crowd(state, r.zone_id)

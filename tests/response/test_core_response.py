@@ -50,6 +50,7 @@ def test_no_fever_broadcasts_until_dispersed_then_leaves(tmp_path):
     readings = w.rows(ThermalReadingRow)
     assert len(readings) == 16 and all(x.status == "measured" and x.fever is False for x in readings)
     assert [a.kind for a in w.alerts()] == ["crowd"]
+    assert w.state.responses.handled_gatherings == frozenset(), "a gathering that is over is forgotten"
 
 
 def test_a_fever_raises_an_alert_with_positions_and_no_broadcast(tmp_path):
