@@ -187,7 +187,7 @@ def _confirm(state: StationState, zone: cr.ZoneView, gid: str, now_s: float) -> 
     lat = sum(p.lat_deg for p in people) / len(people)
     lon = sum(p.lon_deg for p in people) / len(people)
     seen = [p.drone_id for p in people if p.drone_id]
-    seen_by = max(set(seen), key=seen.count) if seen else None
+    seen_by = max(sorted(set(seen)), key=seen.count) if seen else None  # most seen; a tie: the first by id
     rid = f"resp-{zone.zone_id}-{int(now_s * 1000)}"
     r = Response(rid, zone.zone_id, zone.name, gid, now_s, "confirmed", now_s, zone.count, zone.capacity_persons,
                  lat, lon, seen_by, crowd=_crowd(state, zone.zone_id), steps=("confirmed",))
