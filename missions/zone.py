@@ -98,6 +98,13 @@ class ZoneSet:
 # --- validation ---------------------------------------------------------------------------
 
 
+def multipolygon_geojson(parts: Any) -> dict[str, Any]:
+    """Polygons (Zone parts: exterior and holes) as one GeoJSON MultiPolygon (lon, lat; rings closed)."""
+    def ring(points: Any) -> list[list[float]]:
+        return [[p.lon_deg, p.lat_deg] for p in (*points, points[0])]
+    return {"type": "MultiPolygon", "coordinates": [[ring(z.exterior)] + [ring(h) for h in z.holes] for z in parts]}
+
+
 def _ring(coords: Any, where: str) -> tuple[GeoPoint, ...]:
     if not isinstance(coords, (list, tuple)):
         raise ZoneError(f"{where}: a ring must be a list of [lon, lat] positions")

@@ -36,6 +36,7 @@ from groundstation.core.crowds import CrowdObservationRow, GatheringRow, StreamS
 from groundstation.core.patrols import PatrolRunRow, ScheduleFiredRow
 from groundstation.core.records import CommandResultRow, CommandRow, EventRow, LinkRow, MissionRunRow, VehicleRow
 from groundstation.core.response_data import AlertRow, BroadcastRow, ResponseRow, ResponseStepRow, ThermalReadingRow
+from missions.zone import multipolygon_geojson
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -1253,17 +1254,10 @@ def _write_notice_row(conn: sqlite3.Connection, row: Row) -> bool:
             "INSERT INTO grid_units (unit_id, level, parent_id, name, officer_id, capacity_persons, dwell_s,"
             " geometry_json, source, loaded_at_s) VALUES (?,?,?,?,?,?,?,?,?,?)",
             [(u.unit_id, u.level, u.parent_id, u.name, u.officer.officer_id, u.capacity_persons, u.dwell_s,
-              _json(_multipolygon(u.parts)), row.source, row.at_s) for u in row.grid.units])
+              _json(multipolygon_geojson(u.parts)), row.source, row.at_s) for u in row.grid.units])
     else:
         return False
     return True
-
-
-def _multipolygon(parts: Any) -> dict[str, Any]:
-    """A unit's polygons as a GeoJSON MultiPolygon (lon, lat; rings closed)."""
-    def ring(points: Any) -> list[list[float]]:
-        return [[p.lon_deg, p.lat_deg] for p in (*points, points[0])]
-    return {"type": "MultiPolygon", "coordinates": [[ring(z.exterior)] + [ring(h) for h in z.holes] for z in parts]}
 
 
 def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:

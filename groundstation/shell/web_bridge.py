@@ -28,6 +28,7 @@ from groundstation.core.records import CommandRequest
 from groundstation.shell import schedules, storage
 from groundstation.shell.storage import StorageReader
 from missions.geo import enu_to_latlon
+from missions.zone import multipolygon_geojson
 from web.errors import Conflict, InvalidInput, NotFound, StationUnavailable
 from web.port import RECORD_KINDS, Acknowledgement, FeedItem, Outcome, ScheduleRequest, User
 from web.server import WebServer
@@ -394,10 +395,8 @@ def grid_features(grid: Any) -> list[dict[str, Any]]:
                            ("capacity", u.capacity_persons), ("dwell_s", u.dwell_s)):
             if value is not None:
                 props[key] = value
-        polygons = [[[[p.lon_deg, p.lat_deg] for p in (*part.exterior, part.exterior[0])]]
-                    + [[[p.lon_deg, p.lat_deg] for p in (*hole, hole[0])] for hole in part.holes] for part in u.parts]
         out.append({"type": "Feature", "id": u.unit_id, "properties": props,
-                    "geometry": {"type": "MultiPolygon", "coordinates": polygons}})
+                    "geometry": multipolygon_geojson(u.parts)})
     return out
 
 
@@ -430,16 +429,12 @@ def zone_features(doc: Any) -> list[dict[str, Any]]:
 
 def _zone_feature(zone: Any) -> dict[str, Any]:
     """A missions.areas.CountingZone as a GeoJSON feature (MultiPolygon of its parts, holes kept)."""
-    polygons = [[[[p.lon_deg, p.lat_deg] for p in (*part.exterior, part.exterior[0])]]
-                + [[[p.lon_deg, p.lat_deg] for p in (*hole, hole[0])] for hole in part.holes]
-                for part in zone.parts]
     props: dict[str, Any] = {"name": zone.name, "capacity": zone.capacity_persons}
     if zone.dwell_s is not None:
         props["dwell_s"] = zone.dwell_s
     if zone.policy is not None:
         props["policy"] = zone.policy
-    return {"type": "Feature", "id": zone.zone_id, "properties": props,
-            "geometry": {"type": "MultiPolygon", "coordinates": polygons}}
+    return {"type": "Feature", "id": zone.zone_id, "properties": props, "geometry": multipolygon_geojson(zone.parts)}
 
 
 class MbtilesTiles:
@@ -586,12 +581,9 @@ def _layout(config: StationConfig) -> dict[str, Any]:
         log.warning("web map: no counting zones: %s", exc)
         zones = ()
     for z in zones:
-        polygons = [[[[p.lon_deg, p.lat_deg] for p in (*part.exterior, part.exterior[0])]]
-                    + [[[p.lon_deg, p.lat_deg] for p in (*hole, hole[0])] for hole in part.holes]
-                    for part in z.parts]
         features.append({"type": "Feature", "id": z.zone_id,
                          "properties": {"zone_id": z.zone_id, "name": z.name, "capacity_persons": z.capacity_persons},
-                         "geometry": {"type": "MultiPolygon", "coordinates": polygons}})
+                         "geometry": multipolygon_geojson(z.parts)})
     fence = config.geofence
     geofence = None if fence is None else {"inclusion": fence.inclusion, "exclusions": fence.exclusions,
                                            "radius_m": fence.radius_m}
@@ -622,11 +614,10 @@ def _risk_areas(config: StationConfig) -> dict[str, Any]:
     for unit in grid.units:
         if unit.level not in ("cell", "community") or not unit.parts:
             continue
-        polygons = [[[[p.lon_deg, p.lat_deg] for p in (*part.exterior, part.exterior[0])]] for part in unit.parts]
         features.append({"type": "Feature", "id": unit.unit_id,
                          "properties": {"area_id": unit.unit_id, "kind": unit.level, "name": unit.name,
                                         "parent_id": unit.parent_id},
-                         "geometry": {"type": "MultiPolygon", "coordinates": polygons}})
+                         "geometry": multipolygon_geojson(unit.parts)})
     return {"type": "FeatureCollection", "features": features}
 
 
