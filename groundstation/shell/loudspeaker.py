@@ -7,6 +7,7 @@ pre-loaded clip, is a vehicle command and goes through the core's command path.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 
 from groundstation.core.response_data import Broadcast, BroadcastFinished, StopBroadcast
@@ -27,16 +28,36 @@ class Loudspeaker:
         self.speaker_urls = dict(speaker_urls)
         self._clock = clock
         self.timeout_s = timeout_s
+        self._preparing = threading.Lock()
+        self._closed = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def prepare_in_background(self, messages: list[tuple[tuple[str, str], ...]]) -> None:
+        thread = threading.Thread(target=self.prepare, args=(messages,), name="speech-prepare", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop preparing (the message being synthesised finishes), waiting up to timeout_s."""
+        self._closed.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
 
     def prepare(self, messages: list[tuple[tuple[str, str], ...]]) -> None:
-        """Synthesise messages ahead of time (at start), so that a broadcast costs no synthesis."""
-        for utterances in messages:
-            try:
-                clip = self.synthesizer.synthesize_message([Utterance(t, lang) for lang, t in utterances])
-                log.info("loudspeaker message ready: %.1f s (%s)%s", clip.duration_s, clip.engine,
-                         f"; {clip.fallback_reason}" if clip.fallback_reason else "")
-            except SpeechError as exc:
-                log.error("cannot prepare a loudspeaker message: %s", exc)
+        """Synthesise messages ahead of time (at start, and when zones change), so that a broadcast costs no
+        synthesis; one preparation at a time (a second waits: the messages it shares are cached by then)."""
+        with self._preparing:
+            for utterances in messages:
+                if self._closed.is_set():
+                    return
+                try:
+                    clip = self.synthesizer.synthesize_message([Utterance(t, lang) for lang, t in utterances])
+                    log.info("loudspeaker message ready: %.1f s (%s)%s", clip.duration_s, clip.engine,
+                             f"; {clip.fallback_reason}" if clip.fallback_reason else "")
+                except SpeechError as exc:
+                    log.error("cannot prepare a loudspeaker message: %s", exc)
+                except OSError as exc:  # the cache folder gone or full: the broadcast will try again
+                    log.error("cannot prepare a loudspeaker message: %s", exc)
 
     def broadcast(self, job: Broadcast) -> BroadcastFinished:
         url = self.speaker_urls.get(job.vehicle_id)

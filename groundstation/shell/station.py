@@ -371,6 +371,8 @@ class Station:
             if self._core_thread.is_alive():
                 log.error("station core thread did not finish in time")
         self._snapshots.close(max(0.1, deadline - time.monotonic()))  # snapshots being taken are written first
+        if self._loudspeaker is not None:  # no speech prepared into the cache once stopped
+            self._loudspeaker.close(max(0.1, deadline - time.monotonic()))
         with self._lock:
             leftovers, self._futures = self._futures, {}
         for request_id, future in leftovers.items():
@@ -683,8 +685,7 @@ class Station:
         """Synthesize every zone's loudspeaker message in the background (cached), so a broadcast costs none."""
         messages = sorted({zp.messages for zp in (*policy.zones.values(), policy.default) if zp.messages})
         if messages and self._loudspeaker is not None and self.config.response.broadcast == "speaker":
-            threading.Thread(target=self._loudspeaker.prepare, args=(messages,), name="speech-prepare",
-                             daemon=True).start()
+            self._loudspeaker.prepare_in_background(messages)
 
     def _camera_info(self, vehicle_id: str, component_id: int) -> Any:
         vehicle = self._fleet.get(vehicle_id) if self._fleet is not None else None

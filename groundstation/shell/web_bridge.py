@@ -366,10 +366,10 @@ class StationBridge:
         if path is None or path.suffix.lower() == ".kml":
             raise Conflict(self.grid_document()["why"])
         grid = self.parse_grid(text, filename)
-        if not filename.lower().endswith(".kml"):
-            features = json.loads(text).get("features", [])
-        else:
-            features = grid_features(grid)
+        doc = None if filename.lower().endswith(".kml") else json.loads(text)
+        # a GeoJSON FeatureCollection is kept as written (its other properties too); anything else as parsed
+        features = doc["features"] if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" \
+            else grid_features(grid)
         stored = json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1) + "\n"
         outcome = self._replace_and_reload(path, stored, requested_by, "grid")
         log.info("web map: a grid of %d unit(s) stored in %s by %s", len(grid.units), path, requested_by)

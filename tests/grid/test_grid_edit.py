@@ -92,3 +92,17 @@ def test_a_cell_removed_is_no_longer_watched_and_a_bad_grid_is_refused_with_noth
         bridge.save_grid(geojson(no_officer), "grid.geojson", "web:ann")
     assert config.grid.file.read_text() == before
     assert "grid:cell-a" in {z["zone_id"] for z in station.view()["zones"]}
+
+
+def test_a_kml_grid_uploaded_is_stored_as_geojson_and_in_force(served):
+    from tests.grid.city import kml
+
+    station, bridge, config = served
+    fewer = [f for f in units() if f["id"] != "cell-b"]
+    answer = bridge.save_grid(kml(fewer), "grid.kml", "web:ann")
+    assert answer["outcome"]["status"] == "accepted" and "unit cell-b removed" in answer["outcome"]["reason"]
+    stored = json.loads(config.grid.file.read_text())
+    assert stored["type"] == "FeatureCollection" and {f["id"] for f in stored["features"]} == {f["id"] for f in fewer}
+    cell_a = next(f for f in stored["features"] if f["id"] == "cell-a")["properties"]
+    assert (cell_a["level"], cell_a["parent"], cell_a["officer"]) == ("cell", "plaza-c", "Li Na")
+    assert "grid:cell-b" not in {z["zone_id"] for z in station.view()["zones"]}
