@@ -2,7 +2,9 @@
 a logged-in client per role (with its CSRF token)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -62,3 +64,31 @@ def make_site(passwords: Passwords, **settings) -> Site:
 @pytest.fixture
 def site(passwords) -> Site:
     return make_site(passwords)
+
+
+# --- the browser tests' (test_browser*.py): Debian's chromium driven by Playwright, screenshots kept ---------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def artifacts(tmp_path) -> Path:
+    """Where screenshots go: $SKYGUARD_ARTIFACTS, else the test's tmp dir."""
+    folder = Path(os.environ.get("SKYGUARD_ARTIFACTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (debian-packages.txt)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -7,10 +7,8 @@ survives a restart of the web server (the station and its links keep running) an
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -28,8 +26,6 @@ from vision.records import FrameResult, PersonOnGround
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PLAZA = ZONE["features"][0]["geometry"]["coordinates"][0]
 CENTRE = GeoPoint(sum(p[1] for p in PLAZA[:4]) / 4, sum(p[0] for p in PLAZA[:4]) / 4)
 PASSWORDS = {"olga": "olga's long password", "vic": "vic's long password"}
@@ -57,13 +53,6 @@ class Camera(threading.Thread):
             self.station.observe(VisionObserved("cam-v1", FrameResult("cam-v1", index, now, (), len(people),
                                                                       len(people), "test", people=people)))
             index += 1
-
-
-@pytest.fixture
-def artifacts(tmp_path) -> Path:
-    folder = Path(os.environ.get("SKYGUARD_ARTIFACTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
@@ -97,20 +86,6 @@ def world(tmp_path, sim, passwords):
         camera.stop.set()
         holder["web"].stop()
         station.stop()
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (debian-packages.txt)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def log_in(browser, url: str, name: str, size=(1366, 768)):

@@ -5,26 +5,16 @@ starts a schedule's patrol now and broadcasts a message now, each outcome shown;
 these requests: test_with_station.py. Screenshots go to $SKYGUARD_ARTIFACTS (or the test's tmp dir)."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 from tests.web.conftest import PASSWORD, ROLES
-from tests.web.test_browser import CHROMIUM, FLAGS
 from tests.web.test_video import Worker
 from web.fakes import FakeStation, MemoryUsers
 from web.server import WebServer
 from web.settings import ServerSettings
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def artifacts(tmp_path) -> Path:
-    folder = Path(os.environ.get("SKYGUARD_ARTIFACTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
@@ -42,20 +32,6 @@ def site(passwords):
     finally:
         server.stop()
         worker.stop()
-
-
-@pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (debian-packages.txt)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def log_in(browser, url: str, role: str, size=(1366, 768)):
