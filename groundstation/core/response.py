@@ -150,9 +150,9 @@ def on_crowds(state: StationState, event: Any, now_s: float) -> tuple[StationSta
         state = replace(state, responses=replace(rs, handled_gatherings=going_on))
     for r in list(state.responses.responses.values()):
         if r.state in ("confirmed", "awaiting_approval", "waiting_for_drone", "approaching", "thermal_sampling"):
-            seen = _crowd(state, r.zone_id)
-            if seen and seen != r.crowd:
-                r = replace(r, crowd=seen)
+            crowd = _with_remembered(state, _crowd(state, r.zone_id), r.crowd)
+            if crowd != r.crowd:
+                r = replace(r, crowd=crowd)
                 state = _with(state, r)
         state, more = _verify(state, r, now_s)
         actions.extend(more)
@@ -162,6 +162,19 @@ def on_crowds(state: StationState, event: Any, now_s: float) -> tuple[StationSta
 def _crowd(state: StationState, zone_id: str) -> tuple[PersonToScreen, ...]:
     return tuple(PersonToScreen(p.person_id, p.lat_deg, p.lon_deg, p.uncertainty_m)
                  for p in cr.members(state.crowds, zone_id))
+
+
+def _with_remembered(state: StationState, seen: tuple[PersonToScreen, ...], crowd: tuple[PersonToScreen, ...]
+                     ) -> tuple[PersonToScreen, ...]:
+    """The people to screen: those in the zone now, and those of the crowd seen before that nobody seen now
+    accounts for (not the same person, none within the merge radius). On its way over the crowd the drone's camera
+    looks elsewhere for a while, and people it has not seen for the counting window leave the map; they are still
+    standing there, and the fevered one may be among them."""
+    radius_m = state.crowds.policy.merge_radius_m
+    ids = {p.person_id for p in seen}
+    kept = tuple(p for p in crowd if p.person_id not in ids and
+                 all(distance_m(p.lat_deg, p.lon_deg, q.lat_deg, q.lon_deg) > radius_m for q in seen))
+    return seen + kept
 
 
 def _confirm(state: StationState, zone: cr.ZoneView, gid: str, now_s: float) -> tuple[StationState, list[Action]]:
@@ -402,8 +415,7 @@ def _captured(state: StationState, r: Response, ev: CommandFinished, now_s: floa
     actions: list[Action] = []
     shot = r.shots_requested
     if isinstance(image, CapturedImage) and image.ok and image.file_url:
-        # the people in the zone now; when the drone's own camera lost them on the way, the ones last seen
-        people = _crowd(state, r.zone_id) or r.crowd
+        people = _with_remembered(state, _crowd(state, r.zone_id), r.crowd)
         actions.append(ScreenThermal(r.response_id, shot, r.vehicle_id or "", image, people))
     else:
         problem = ("the camera gave no image record" if not isinstance(image, CapturedImage) else

@@ -188,6 +188,8 @@ def test_no_fever_a_gathering_seen_on_video_is_answered_dispersed_and_the_patrol
 # speed-up) and the detector misses a person now and then: screening searches each head within its position's
 # uncertainty, and looks around the crowd in the thermal frame for fever-hot heads nobody placed (vision.thermal,
 # step 7), so the fevered person is found either way (this test failed about one run in ten before the second).
+# People the drone's camera lost on its way over the crowd (gone from the map after the counting window, 3 s wall
+# here) are screened where they were last seen (a CI run screened 2 of 9 and missed the fever before that).
 def test_a_fevered_person_in_the_crowd_raises_a_fever_alert_and_nothing_is_broadcast(tmp_path):
     with city(tmp_path, fevered=1) as run:
         wait_for(lambda: ended(run), WAIT_S, "the response ended")
@@ -205,6 +207,8 @@ def test_a_fevered_person_in_the_crowd_raises_a_fever_alert_and_nothing_is_broad
               f"{distance_m(person['lat_deg'], person['lon_deg'], fevered[0]['lat_deg'], fevered[0]['lon_deg']):.1f} m"
               f" from the fevered person (truth {FEVER_C} °C)")
         assert abs(person["temp_c"] - FEVER_C) < 1.5
-        assert distance_m(person["lat_deg"], person["lon_deg"], fevered[0]["lat_deg"], fevered[0]["lon_deg"]) < 1.5
+        # placed where the head was seen in the thermal frame (0.0-0.1 m in six runs), not where the RGB detector put
+        # the person (1.6 m off in a CI run)
+        assert distance_m(person["lat_deg"], person["lon_deg"], fevered[0]["lat_deg"], fevered[0]["lon_deg"]) < 0.75
         assert not run.rows("broadcasts", resp["response_id"]) and not run.fleet.speaker(0).played()
         assert not run.fleet.heard

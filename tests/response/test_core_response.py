@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from groundstation.core import crowds as cr
 from groundstation.core.records import EventRow
 from groundstation.core.response_data import BroadcastRow, ResponseStepRow, ThermalReadingRow
 from telemetry.records import LinkChanged
@@ -67,6 +68,19 @@ def test_a_fever_raises_an_alert_with_positions_and_no_broadcast(tmp_path):
     w.hold_crowd(8, 31.0)  # hold and watch (fever_watch_s 30), then leave
     assert w.steps()[-3:] == ["fever_found", "resuming", "ended"] and w.ended()[0].outcome == "fever_found"
     assert "set_relay" not in w.sent_actions() and not w.broadcasts
+
+
+def test_people_the_camera_lost_on_the_way_are_still_screened(tmp_path):
+    w = world(tmp_path, temps={5: 38.6})
+    w.instant_goto = False  # on its way over the crowd, the drone's camera sees two of the eight
+    gather(w)
+    assert w.active()[0].state == "approaching"
+    w.hold_crowd(2, 16.0)  # the other six leave the map (not seen for the counting window, 15 s)
+    assert len(cr.members(w.state.crowds, "plaza")) == 2
+    r = w.active()[0]
+    w.put("d1", lat_deg=r.lat_deg, lon_deg=r.lon_deg, alt_rel_m=20.0)  # over the crowd
+    assert len(w.screens) == 2 and all(len(s.people) == 8 for s in w.screens), "the two seen and the six remembered"
+    assert w.active()[0].state == "fever_found", "the fevered person was one of those the camera lost"
 
 
 @pytest.mark.parametrize("decision, expected_steps, outcome", [

@@ -306,7 +306,8 @@ def test_screening_runs_on_a_real_radiometric_frame_with_a_synthetic_pose():
 @pytest.mark.parametrize("pose, bodies", [(OBLIQUE, CROWD), (NADIR, NADIR_CROWD)], ids=["oblique", "nadir"])
 def test_positions_off_by_a_metre_find_each_head_within_their_uncertainty(pose, bodies):
     """Ground positions from an RGB camera are off by a metre or more: the head is searched for within the
-    position's uncertainty, among the pixels nearer it than any other person's, and the fever is still found."""
+    position's uncertainty, among the pixels nearer it than any other person's, the fever is still found, and each
+    reading is placed where its head was seen."""
     frame = render(THERMAL, pose, bodies)
     offsets = [(0.9, -0.6), (-0.8, 0.7), (0.7, 0.8), (-0.6, -0.9)]
     people = []
@@ -322,6 +323,9 @@ def test_positions_off_by_a_metre_find_each_head_within_their_uncertainty(pose, 
     for body, reading in zip(bodies, result.readings):
         assert reading.verdict is not Verdict.UNMEASURED, reading.detail
         assert reading.skin_temp_c == pytest.approx(body.skin_c, abs=0.6)
+        lat, lon = enu_to_latlon(pose.lat_deg, pose.lon_deg, body.east_m, body.north_m)
+        east, north = latlon_to_enu(float(lat), float(lon), reading.lat_deg, reading.lon_deg)
+        assert math.hypot(float(east), float(north)) < 0.5, "read where the head was seen, not where it was placed"
 
 
 def test_a_searched_position_with_no_warm_head_is_unmeasured_not_normal():

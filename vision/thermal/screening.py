@@ -350,8 +350,10 @@ def _measure(
         found = _search_head(target, everyone, frame, config, rx, ry)
         if isinstance(found, PersonReading):
             return found
-        observed, visible = found
+        observed, visible, at = found
         covered = np.zeros(0, dtype=bool)
+        if at is not None:  # the reading is where the head was seen, not where the person was placed
+            base.update(lat_deg=at[0], lon_deg=at[1])
     else:
         values = frame.temps_c[ys[~covered].astype(int), xs[~covered].astype(int)]
         observed = float(np.percentile(values, config.percentile))
@@ -376,12 +378,13 @@ def _measure(
 
 
 def _search_head(target: _Projected, everyone: list[_Projected], frame: ThermalFrame, config: ScreeningConfig,
-                 rx: float, ry: float) -> tuple[float, int] | PersonReading:
+                 rx: float, ry: float) -> tuple[float, int, tuple[float, float] | None] | PersonReading:
     """The head of a person whose position is uncertain: the warmest head-sized set of pixels within the
     uncertainty (up to max_search_m) around where it projects, among the pixels nearer this person's projected head
     than any other's and not covered by a nearer person. T_obs is the median of the hottest k pixels (k: the head's
     expected pixel count); it must stand out from the window's median by min_contrast_c, or there is no head to
-    read there (pavement, a wall: never reported as a normal reading)."""
+    read there (pavement, a wall: never reported as a normal reading). Returns T_obs, k and where the head is
+    (lat, lon of the hottest pixels' centre, the ray met at head height; None when the ray misses)."""
     person, camera = target.person, frame.camera
     search_m = min(person.uncertainty_m, config.max_search_m)
     sx = rx + camera.fx_px * search_m / target.depth_m
@@ -407,15 +410,28 @@ def _search_head(target: _Projected, everyone: list[_Projected], frame: ThermalF
                              detail=f"{len(xs)} px to search around the head's position, {2 * k} needed",
                              head_pixels=len(xs), **base)
     values = frame.temps_c[ys.astype(int), xs.astype(int)]
-    hottest = np.partition(values, len(values) - k)[-k:]
-    observed = float(np.median(hottest))
+    order = np.argpartition(values, len(values) - k)[-k:]
+    observed = float(np.median(values[order]))
     background = float(np.median(values))
     if observed - background < config.min_contrast_c:
         return PersonReading(verdict=Verdict.UNMEASURED, reason=UnmeasuredReason.NOT_SKIN,
                              detail=f"no head warmer than its surroundings within {search_m:.1f} m of the position "
                                     f"({observed:.1f} vs {background:.1f} °C observed)",
                              observed_temp_c=observed, head_pixels=k, **base)
-    return observed, k
+    return observed, k, _head_position(frame, float(np.mean(xs[order])), float(np.mean(ys[order])), config)
+
+
+def _head_ray(frame: ThermalFrame, u: float, v: float, config: ScreeningConfig):
+    """The ray of pixel (u, v) met at the head height of a person 1.7 m tall (vision.camera's ground points)."""
+    assert frame.pose is not None
+    head_pose = replace(frame.pose, alt_m=frame.pose.alt_m - (1.7 - config.head_centre_below_top_m))
+    return pixels_to_ground(frame.camera, head_pose, np.array([[u, v]]))
+
+
+def _head_position(frame: ThermalFrame, u: float, v: float, config: ScreeningConfig) -> tuple[float, float] | None:
+    """Where a head seen at pixel (u, v) of the frame is (lat, lon); None: its ray misses."""
+    ground = _head_ray(frame, u, v, config)
+    return (float(ground.lat_deg[0]), float(ground.lon_deg[0])) if bool(ground.valid[0]) else None
 
 
 THERMAL_ONLY = "thermal:"  # the person_id prefix of a head found in the thermal frame only
@@ -432,7 +448,6 @@ def _hot_heads(frame: ThermalFrame, people: tuple[PersonToScreen, ...], readings
     if not hot.any():
         return ()
     head_above_ground_m = 1.7 - config.head_centre_below_top_m
-    head_pose = replace(pose, alt_m=pose.alt_m - head_above_ground_m)  # rays met at head height
     rotation = rotation_camera_to_enu(pose)
     optical_axis = rotation[:, 2]
     # a fever hint already read accounts for the heads within its search (its position's uncertainty) and then some
@@ -448,7 +463,7 @@ def _hot_heads(frame: ThermalFrame, people: tuple[PersonToScreen, ...], readings
             break
         flat = int(np.argmax(np.where(hot, temps, -np.inf)))
         v, u = divmod(flat, width)
-        ground = pixels_to_ground(camera, head_pose, np.array([[u + 0.5, v + 0.5]]))
+        ground = _head_ray(frame, u + 0.5, v + 0.5, config)
         if not bool(ground.valid[0]):
             hot[v, u] = False
             continue
