@@ -289,6 +289,9 @@ class CountingConfig(_Frozen):
     clear_s: float = Field(default=5.0, ge=0.0, le=3600.0)  # back under capacity this long: dispersed
     window_s: float = Field(default=30.0, gt=0.0, le=3600.0)  # a person not seen this long leaves the counts
     merge_radius_m: float = Field(default=2.0, ge=0.0, le=50.0)  # a new track this close to a known person is them
+    # a known person inside a camera's view and not seen in this many of its frames in a row leaves the counts
+    # (has left, or was placed twice); 0: only the window ends them
+    miss_frames: int = Field(default=3, ge=0, le=1000)
     record_interval_s: float = Field(default=10.0, gt=0.0, le=3600.0)  # count rows on change and this often
     # a grid cell holding more than this is watched like a zone (a gathering, a crowd response); unset: cells are
     # only counted
@@ -310,7 +313,8 @@ class CountingConfig(_Frozen):
 
         grid = None if self.grid_origin is None else CityGrid(self.grid_origin[0], self.grid_origin[1], self.grid_cell_m)
         return CountingPolicy(self.zones(), grid, self.hold_s, self.clear_s, self.window_s, self.merge_radius_m,
-                              self.record_interval_s, self.cell_capacity_persons if grid is not None else None)
+                              self.record_interval_s, self.cell_capacity_persons if grid is not None else None,
+                              self.miss_frames)
 
 
 _MESSAGES = {"zh-cmn": "{zone}：请戴好口罩，不要聚集",

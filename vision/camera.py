@@ -244,3 +244,27 @@ def person_size_by_row(
         sizes[valid] = np.fmax(tall, wide)
     smallest = np.where(np.isnan(sizes), np.inf, sizes).reshape(len(us), len(rows)).min(axis=0)
     return np.where(np.isinf(smallest), np.nan, smallest)
+
+
+def seen_area(
+    camera: CameraModel, pose: CameraPose, min_person_px: float = 16.0, margin_px: float = 16.0,
+    sizes_px: np.ndarray | None = None,
+) -> tuple[tuple[float, float], ...]:
+    """The ground where a person standing would be seen whole and at least ``min_person_px`` tall, as (lat_deg,
+    lon_deg) vertices clockwise from the top-left: the frame's rows from the first where a person reaches that size
+    (and their head is ``margin_px`` inside the frame) to the bottom, less ``margin_px`` on the other sides (a
+    person cut by the frame's edge may be missed). () when no row qualifies. ``sizes_px``: person_size_by_row's
+    answer when the caller has it."""
+    sizes = person_size_by_row(camera, pose) if sizes_px is None else np.asarray(sizes_px, dtype=float)
+    rows = np.arange(len(sizes), dtype=float) + 0.5
+    with np.errstate(invalid="ignore"):
+        ok = np.flatnonzero((sizes >= min_person_px) & (rows - sizes >= margin_px))
+    top, bottom = (float(ok[0]) + 0.5 if len(ok) else math.inf), camera.height_px - margin_px
+    left, right = margin_px, camera.width_px - margin_px
+    if not (top < bottom and left < right):
+        return ()
+    corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
+    ground = pixels_to_ground(camera, pose, corners, PoseErrors())
+    if not ground.valid.all():
+        return ()
+    return tuple((float(a), float(b)) for a, b in zip(ground.lat_deg, ground.lon_deg))

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vision.camera import CameraModel, PoseErrors, expected_person_height_px, person_size_by_row, pixels_to_ground
+from vision.camera import (CameraModel, PoseErrors, expected_person_height_px, person_size_by_row, pixels_to_ground,
+                           seen_area)
 from vision.counting import CountModel, crowd_clusters, estimate_count
 from vision.density import is_packed
 from vision.detector import PersonDetector
@@ -30,6 +31,8 @@ class GeoConfig:
     errors: PoseErrors = PoseErrors()
     crowd_radius_m: float = 2.0
     crowd_min_people: int = 3
+    seen_min_person_px: float = 24.0  # a frame's seen area: where a person would be at least this tall (the detector
+    # finds most people of that size: smaller ones are often missed, and a miss must not take anyone off the map)
 
 
 class StreamPipeline:
@@ -60,7 +63,7 @@ class StreamPipeline:
 
     def _geometry(self, frame: Frame):
         """(camera scaled to the frame, pose at capture time or None, expected person height px or None,
-        expected person size on each row or None: the band planner's input)."""
+        expected person size on each row or None: the band planner's input and the seen area's)."""
         if self.geo is None:
             return None, None, None, None
         h, w = frame.image.shape[:2]
@@ -71,17 +74,14 @@ class StreamPipeline:
         if pose is None:
             return camera, None, None, None
         expected = expected_person_height_px(camera, pose.camera_pose())
-        profile = None
-        if getattr(self.detector.config, "tiling", "grid") == "bands":
-            profile = person_size_by_row(camera, pose.camera_pose())
-        return camera, pose, expected, profile
+        return camera, pose, expected, person_size_by_row(camera, pose.camera_pose())
 
     def process(self, frame: Frame) -> tuple[FrameResult, tuple[CrowdObservation, ...]]:
         """Analyse one frame (latency mode: live sources)."""
         camera, pose, expected_px, profile = self._geometry(frame)
         t0 = time.perf_counter()
         found = self.detector.detect(frame.image, self.tiles, expected_px, profile)
-        return self._after_detection(frame, found, camera, pose, (time.perf_counter() - t0) * 1e3)
+        return self._after_detection(frame, found, camera, pose, (time.perf_counter() - t0) * 1e3, profile)
 
     def process_stream(self, frames):
         """Analyse every frame of a sequence in order, with the detector's pipelined inference
@@ -98,12 +98,12 @@ class StreamPipeline:
         for frame, found in self.detector.detect_stream(
             frames, lambda f: f.image, self.tiles, lambda f: geometry_of(f)[2], lambda f: geometry_of(f)[3]
         ):
-            camera, pose, _, _ = geometry.pop(frame.index)
+            camera, pose, _, profile = geometry.pop(frame.index)
             now = time.perf_counter()
-            yield self._after_detection(frame, found, camera, pose, (now - last) * 1e3)
+            yield self._after_detection(frame, found, camera, pose, (now - last) * 1e3, profile)
             last = time.perf_counter()
 
-    def _after_detection(self, frame: Frame, found, camera, pose, detect_ms: float):
+    def _after_detection(self, frame: Frame, found, camera, pose, detect_ms: float, sizes_px=None):
         h, w = frame.image.shape[:2]
         t1 = time.perf_counter()
         detections = found.detections
@@ -134,6 +134,9 @@ class StreamPipeline:
                 people, self.geo.crowd_radius_m, self.geo.crowd_min_people, self.drone_id, frame.capture_time_s,
                 self._count_model,
             )
+        seen = ()
+        if camera is not None and pose is not None:
+            seen = seen_area(camera, pose.camera_pose(), self.geo.seen_min_person_px, sizes_px=sizes_px)
         estimate, sigma = estimate_count((d.confidence for d in detections), self._count_model)
         method = "detections"
         if self.density is not None and is_packed(detections, self.density.config.min_people,
@@ -158,6 +161,7 @@ class StreamPipeline:
             count_estimate=estimate,
             count_sigma=sigma,
             count_method=method,
+            seen_area=seen,
         )
         return result, crowds
 

@@ -73,6 +73,9 @@ class FrameResult:
     count_estimate: float | None = None  # None: not estimated (read count_in_view, sigma 0)
     count_sigma: float = 0.0
     count_method: str = "detections"
+    # the ground where this frame would have seen a person (vision.camera.seen_area: (lat, lon) vertices), so that
+    # the station knows whom it should have seen; () when unknown (no pose, no camera model)
+    seen_area: tuple[tuple[float, float], ...] = ()
 
     def count_bounds(self, z: float = 1.645) -> tuple[float, float]:
         """(low, high) of the estimate at ``z`` sigmas (1.645: a one-sided 95 % bound each way)."""

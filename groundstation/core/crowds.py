@@ -11,7 +11,10 @@ and the patrol ``Tick`` (people not seen for ``window_s`` leave the counts even 
 
 No double counting: a person keeps its identity while its (stream, track id) is seen; a new identity within
 ``merge_radius_m`` of a known person not seen in the same frame is that person (lost-and-found track,
-another drone's view, a repeated pass); two people seen in the same frame are always two people. Frames
+another drone's view, a repeated pass); two people seen in the same frame are always two people; a known
+person inside a frame's seen area (where that camera would have seen them: vision.camera.seen_area) and not seen
+in ``miss_frames`` of its frames in a row has left the map (gone, or a second placing of someone while the drone
+turned). Frames
 flagged ``pose_missing`` are recorded as such and never placed in zones or cells. The zones and the city
 grid are missions.areas' geometry.
 """
@@ -22,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
+
+import shapely
 
 from missions.areas import CityGrid, CountingZone
 from missions.geo import latlon_to_enu
@@ -44,6 +49,9 @@ class CountingPolicy:
     merge_radius_m: float = 2.0
     record_interval_s: float = 10.0  # zone / view count rows: on change, and at least this often
     cell_capacity_persons: int | None = None  # a grid cell over this is watched like a zone (id "cell:E:N")
+    # a person inside a frame's seen area (where that camera would have seen them) and not seen in it this many of
+    # its frames in a row has left, or was a second placing of someone (the frame is the better evidence); 0: never
+    miss_frames: int = 3
 
 
 # --- events in --------------------------------------------------------------------------------------------
@@ -192,6 +200,7 @@ class GroundPerson:
     low: float = 1.0  # this person's weight in the count's low and high bounds (its frame's estimate / its boxes)
     high: float = 1.0
     uncertainty_m: float = 0.0  # how far the true position may be from this one (the camera's placement error)
+    missed: int = 0  # frames in a row that would have seen this person and did not
 
 
 @dataclass(frozen=True)
@@ -325,11 +334,15 @@ def _expire(state: CrowdState, now_s: float) -> CrowdState:
 
 
 def _observe(state: CrowdState, stream_id: str, people: tuple[PersonOnGround, ...], now_s: float,
-             weights: tuple[float, float] = (1.0, 1.0)) -> CrowdState:
-    """Add one frame's people (seen now), each weighing `weights` (low, high) in the counts' bounds."""
-    if not people:
+             weights: tuple[float, float] = (1.0, 1.0), seen_area: tuple[tuple[float, float], ...] = ()
+             ) -> CrowdState:
+    """Add one frame's people (seen now), each weighing `weights` (low, high) in the counts' bounds; the people
+    known inside the frame's seen area and not seen in it are missed once more (gone after miss_frames)."""
+    looked = bool(seen_area) and state.policy.miss_frames > 0 and bool(state.people)
+    if not people and not looked:
         return state
-    origin = _origin(state.policy, (people[0].lat_deg, people[0].lon_deg))
+    anchor = people[0] if people else state.people[0]
+    origin = _origin(state.policy, (anchor.lat_deg, anchor.lon_deg))
     known: dict[int, GroundPerson] = {p.person_id: p for p in state.people}
     if state.policy.grid is None and known:  # keep one origin for the positions already known
         first = next(iter(known.values()))
@@ -369,8 +382,32 @@ def _observe(state: CrowdState, stream_id: str, people: tuple[PersonOnGround, ..
         matched.add(best)
         if key is not None:
             by_key[key] = best
+    if looked:
+        known = _missed(known, matched, [_enu(origin, lat, lon) for lat, lon in seen_area], state.policy.miss_frames)
+        by_key = {k: v for k, v in by_key.items() if v in known}
     return replace(state, people=tuple(known[pid] for pid in sorted(known)), by_key=MappingProxyType(by_key),
                    next_person_id=next_id)
+
+
+def _missed(known: dict[int, GroundPerson], matched: set[int], area_enu: list[tuple[float, float]],
+            miss_frames: int) -> dict[int, GroundPerson]:
+    """The known people after a frame that looked at ``area_enu`` (local metres): each one inside it and not seen
+    in the frame is missed once more, and leaves the map at ``miss_frames``."""
+    others = [pid for pid in known if pid not in matched]
+    if not others:
+        return known
+    inside = shapely.contains_xy(shapely.Polygon(area_enu), [known[pid].east_m for pid in others],
+                                 [known[pid].north_m for pid in others])
+    out = dict(known)
+    for pid, yes in zip(others, inside.tolist()):
+        if not yes:
+            continue
+        person = replace(known[pid], missed=known[pid].missed + 1)
+        if person.missed >= miss_frames:
+            del out[pid]
+        else:
+            out[pid] = person
+    return out
 
 
 # --- counts and gatherings --------------------------------------------------------------------------------
@@ -572,7 +609,8 @@ def on_observed(state: CrowdState, ev: VisionObserved, now_s: float) -> tuple[Cr
         if not frame.pose_missing:
             low, high = frame.count_bounds(COUNT_Z)
             boxes = max(frame.count_in_view, 1)
-            state = _observe(state, ev.stream_id, frame.people, now_s, (low / boxes, high / boxes))
+            seen = frame.seen_area if frame.count_method == "detections" else ()  # a density count places no one
+            state = _observe(state, ev.stream_id, frame.people, now_s, (low / boxes, high / boxes), seen)
         key = (frame.count_in_view, frame.pose_missing)
         if view.last_row != key or view.last_row_s is None or now_s - view.last_row_s >= state.policy.record_interval_s:
             rows.append(ViewCountRow(ev.stream_id, view.vehicle_id, now_s, frame.capture_time_s, frame.frame_index,

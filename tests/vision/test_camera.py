@@ -11,7 +11,9 @@ from vision.camera import (
     enu_to_pixels,
     expected_person_height_px,
     ground_footprint,
+    person_size_by_row,
     pixels_to_ground,
+    seen_area,
 )
 from missions.geo import latlon_to_enu
 
@@ -88,6 +90,30 @@ def test_footprint_is_cut_at_max_range_above_the_horizon():
     fp = ground_footprint(CAM, CameraPose(LAT, LON, 50.0, 0.0, -10.0), max_range_m=300.0, samples_per_edge=1)
     e, n = latlon_to_enu(LAT, LON, [p[0] for p in fp], [p[1] for p in fp])
     assert max(np.hypot(e, n)) == pytest.approx(300.0, abs=0.01)
+
+
+def test_seen_area_of_a_nadir_view_is_the_footprint_less_its_margins():
+    pose = CameraPose(LAT, LON, 20.0, 0.0, -90.0)
+    area = seen_area(CAM, pose, min_person_px=16.0, margin_px=0.0)
+    e, n = latlon_to_enu(LAT, LON, [p[0] for p in area], [p[1] for p in area])
+    half_w = 20 * math.tan(math.radians(42))
+    assert min(e) == pytest.approx(-half_w, abs=0.01) and max(e) == pytest.approx(half_w, abs=0.01)
+    inset = seen_area(CAM, pose, min_person_px=16.0, margin_px=96.0)
+    e2, _ = latlon_to_enu(LAT, LON, [p[0] for p in inset], [p[1] for p in inset])
+    assert max(e2) == pytest.approx(half_w * (960 - 96) / 960, abs=0.01)
+
+
+def test_seen_area_of_an_oblique_view_stops_where_people_get_too_small():
+    pose = CameraPose(LAT, LON, 40.0, 0.0, -20.0)  # the horizon is in the frame
+    sizes = person_size_by_row(CAM, pose)
+    area = seen_area(CAM, pose, min_person_px=16.0, margin_px=16.0)
+    assert len(area) == 4
+    e, n = latlon_to_enu(LAT, LON, [p[0] for p in area], [p[1] for p in area])
+    far_row = int(np.flatnonzero(sizes >= 16.0)[0])
+    far = pixels_to_ground(CAM, pose, [(960, far_row + 0.5)])
+    assert max(n) == pytest.approx(float(enu(far)[1][0]), rel=0.01), "the far edge: a person there is 16 px tall"
+    assert seen_area(CAM, pose, min_person_px=2000.0) == (), "nowhere are people that large"
+    assert seen_area(CAM, CameraPose(LAT, LON, 40.0, 0.0, 10.0)) == (), "looking above the horizon"
 
 
 def test_expected_person_size_shrinks_with_altitude():

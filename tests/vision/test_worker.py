@@ -5,6 +5,7 @@ import pickle
 import time
 
 import pytest
+import shapely
 
 from tests.shared import need
 from tests.vision.conftest import CACHE, MODEL, PETS
@@ -70,6 +71,11 @@ def test_workers_serve_streams_independently(tmp_path):
     without = [f for f in frames if f.capture_time_s > 0.65]  # past the last pose + extrapolation
     assert with_pose and all(not f.pose_missing and len(f.people) == f.count_in_view for f in with_pose)
     assert all(f.pose_missing and f.people == () for f in without) and without
+    # each placed frame says where it would have seen a person, and that is where it placed the people it saw
+    assert all(len(f.seen_area) == 4 for f in with_pose)
+    assert all(f.seen_area == () for f in without)
+    area = shapely.Polygon([(lon, lat) for lat, lon in with_pose[0].seen_area])
+    assert all(area.buffer(1e-5).contains(shapely.Point(p.lon_deg, p.lat_deg)) for p in with_pose[0].people)
     person = with_pose[0].people[0]
     assert abs(person.lat_deg - 22.05) < 0.001 and person.lon_deg > 112.46  # ahead of a drone heading east
     assert person.drone_id == "drone-1" and person.uncertainty_m > 0

@@ -51,9 +51,13 @@ def people_at(points, t, drone="d1", tracks=None):
     return tuple(PersonOnGround(*offset(e, n), 1.5, 0.8, drone, t, tr) for (e, n), tr in zip(points, tracks))
 
 
-def frame(points, t, index=0, tracks=None, pose_missing=False, stream="cam1"):
+def frame(points, t, index=0, tracks=None, pose_missing=False, stream="cam1", seen=None):
+    """``seen``: the frame's seen area as (east0, north0, east1, north1) metres, or None (unknown)."""
     people = () if pose_missing else people_at(points, t, tracks=tracks)
-    return FrameResult(stream, index, t, (), len(points), len(points), "test", people=people, pose_missing=pose_missing)
+    area = () if seen is None else tuple(offset(e, n) for e, n in ((seen[0], seen[3]), (seen[2], seen[3]),
+                                                                     (seen[2], seen[1]), (seen[0], seen[1])))
+    return FrameResult(stream, index, t, (), len(points), len(points), "test", people=people, pose_missing=pose_missing,
+                       seen_area=area)
 
 
 def observed(points, t, **kw):
@@ -136,6 +140,53 @@ def test_another_drones_view_and_a_repeated_pass_are_not_counted_twice():
     snap = cr.snapshot(state.crowds, 40.0)
     assert snap.people == 3 and snap.zones[0].count == 3
     assert [(z.count, z.over_capacity) for z in of(rows, cr.ZoneCountRow)] == [(3, False)]  # capacity 3: not over
+
+
+def test_people_placed_twice_while_the_drone_turned_leave_once_its_view_misses_them():
+    # the same five placed 4 m further north (a pose a moment off while the drone turned): ten on the map at first
+    shifted = [(e, n + 4.0) for e, n in FIVE]
+    view = (0.0, 0.0, 40.0, 30.0)
+    state, _ = run(state0(), [(observed(FIVE, 1.0, tracks=[1, 2, 3, 4, 5], seen=view), 1.0),
+                              (observed(shifted, 1.2, index=1, tracks=[1, 2, 3, 4, 5], stream="cam1"), 1.2)])
+    assert cr.snapshot(state.crowds, 1.2).people == 5, "a track keeps its identity: moved, not doubled"
+    state, _ = run(state0(), [(observed(FIVE, 1.0, seen=view), 1.0), (observed(shifted, 1.2, index=1, seen=view), 1.2)])
+    assert cr.snapshot(state.crowds, 1.2).people == 10, "no tracks: placed twice, and missed once"
+    state, _ = run(state, [(observed(shifted, 1.4, index=2, seen=view), 1.4)])
+    assert cr.snapshot(state.crowds, 1.4).people == 10, "missed twice"
+    state, _ = run(state, [(observed(shifted, 1.6, index=3, seen=view), 1.6)])
+    snap = cr.snapshot(state.crowds, 1.6)
+    assert snap.people == 5 and snap.zones[0].count == 5, "missed in three frames that looked at them (miss_frames): gone"
+
+
+def test_a_person_out_of_view_or_seen_without_a_known_view_stays_for_the_window():
+    state, _ = run(state0(), [(observed([(5.0, 5.0), (35.0, 35.0)], 1.0), 1.0)])
+    # two frames look at the west half only and see the first person: the second is out of view, kept
+    for k in (1, 2, 3):
+        state, _ = run(state, [(observed([(5.2, 5.0)], 1.0 + k, index=k, seen=(0.0, 0.0, 20.0, 40.0)), 1.0 + k)])
+    assert cr.snapshot(state.crowds, 4.0).people == 2
+    # frames without a seen area (no camera model) never take anyone off
+    for k in (4, 5, 6):
+        state, _ = run(state, [(observed([], 1.0 + k, index=k), 1.0 + k)])
+    assert cr.snapshot(state.crowds, 7.0).people == 2
+    # empty frames that look at both: seen by nobody three times, both gone (a crowd that left is not counted for
+    # the window any more)
+    for k in (7, 8, 9):
+        state, _ = run(state, [(observed([], 1.0 + k, index=k, seen=(0.0, 0.0, 40.0, 40.0)), 1.0 + k)])
+    assert cr.snapshot(state.crowds, 10.0).people == 0
+
+
+def test_a_person_missed_now_and_then_is_kept_and_miss_frames_0_turns_it_off():
+    view = (0.0, 0.0, 40.0, 40.0)
+    state, _ = run(state0(), [(observed(FIVE, 1.0, seen=view), 1.0), (observed(FIVE[:4], 1.2, index=1, seen=view), 1.2),
+                              (observed(FIVE[:4], 1.4, index=2, seen=view), 1.4),
+                              (observed(FIVE, 1.6, index=3, seen=view), 1.6),
+                              (observed(FIVE[:4], 1.8, index=4, seen=view), 1.8),
+                              (observed(FIVE[:4], 2.0, index=5, seen=view), 2.0)])
+    assert cr.snapshot(state.crowds, 2.0).people == 5, "missed in two frames, seen in the next: kept"
+    never = state0(replace(POLICY, miss_frames=0))
+    never, _ = run(never, [(observed(FIVE, 1.0, seen=view), 1.0)] +
+                   [(observed([], 1.0 + k, index=k, seen=view), 1.0 + k) for k in (1, 2, 3)])
+    assert cr.snapshot(never.crowds, 4.0).people == 5
 
 
 def test_each_person_leaves_the_counts_window_s_after_last_seen():
