@@ -14,7 +14,8 @@ No double counting: a person keeps its identity while its (stream, track id) is 
 another drone's view, a repeated pass); two people seen in the same frame are always two people; a known
 person inside a frame's seen area (where that camera would have seen them: vision.camera.seen_area) and not seen
 in ``miss_frames`` of its frames in a row has left the map (gone, or a second placing of someone while the drone
-turned). Frames
+turned); someone within the merge radius or their position's uncertainty of the area's edge is not judged by it
+(last seen walking out of view). Frames
 flagged ``pose_missing`` are recorded as such and never placed in zones or cells. The zones and the city
 grid are missions.areas' geometry.
 """
@@ -383,27 +384,32 @@ def _observe(state: CrowdState, stream_id: str, people: tuple[PersonOnGround, ..
         if key is not None:
             by_key[key] = best
     if looked:
-        known = _missed(known, matched, [_enu(origin, lat, lon) for lat, lon in seen_area], state.policy.miss_frames)
+        known = _missed(known, matched, [_enu(origin, lat, lon) for lat, lon in seen_area], state.policy)
         by_key = {k: v for k, v in by_key.items() if v in known}
     return replace(state, people=tuple(known[pid] for pid in sorted(known)), by_key=MappingProxyType(by_key),
                    next_person_id=next_id)
 
 
 def _missed(known: dict[int, GroundPerson], matched: set[int], area_enu: list[tuple[float, float]],
-            miss_frames: int) -> dict[int, GroundPerson]:
-    """The known people after a frame that looked at ``area_enu`` (local metres): each one inside it and not seen
-    in the frame is missed once more, and leaves the map at ``miss_frames``."""
-    others = [pid for pid in known if pid not in matched]
+            policy: CountingPolicy) -> dict[int, GroundPerson]:
+    """The known people after a frame that looked at ``area_enu`` (local metres): each one well inside it (further
+    from its edge than the merge radius and the person's own position uncertainty: someone last seen walking out
+    of view is not judged by the frames after) and not seen in the frame is missed once more, and leaves the map
+    at ``miss_frames``."""
+    others = [known[pid] for pid in known if pid not in matched]
     if not others:
         return known
-    inside = shapely.contains_xy(shapely.Polygon(area_enu), [known[pid].east_m for pid in others],
-                                 [known[pid].north_m for pid in others])
+    area = shapely.Polygon(area_enu)
+    points = shapely.points([p.east_m for p in others], [p.north_m for p in others])
+    inside = shapely.contains(area, points) & (
+        shapely.distance(area.exterior, points) > [max(policy.merge_radius_m, p.uncertainty_m) for p in others])
     out = dict(known)
-    for pid, yes in zip(others, inside.tolist()):
+    for person, yes in zip(others, inside.tolist()):
         if not yes:
             continue
-        person = replace(known[pid], missed=known[pid].missed + 1)
-        if person.missed >= miss_frames:
+        pid = person.person_id
+        person = replace(person, missed=person.missed + 1)
+        if person.missed >= policy.miss_frames:
             del out[pid]
         else:
             out[pid] = person

@@ -43,7 +43,8 @@ def test_workers_serve_streams_independently(tmp_path):
     camera = CameraModel.from_hfov(480, 360, 60.0)
     workers = VisionWorkers()
     # people linked by gaps up to 100 m: everyone this camera places on the plaza is one crowd of 2 or more
-    geo = GeoConfig(camera, crowd_radius_m=100.0, crowd_min_people=2)
+    # (a 480x360 frame, people 14-34 px tall: the seen area is where they are at least 16 px)
+    geo = GeoConfig(camera, crowd_radius_m=100.0, crowd_min_people=2, seen_min_person_px=16.0)
     workers.start(StreamSpec("good", str(PETS), "drone-1", detector, geo, tiles="off", max_frames=10))
     workers.start(StreamSpec("bad", str(corrupt), "drone-2", detector, tiles="off"))
     workers.start(StreamSpec("nomodel", str(PETS), "drone-3", DetectorConfig(model_path=tmp_path / "missing.pt")))

@@ -164,6 +164,13 @@ def test_a_person_out_of_view_or_seen_without_a_known_view_stays_for_the_window(
     for k in (1, 2, 3):
         state, _ = run(state, [(observed([(5.2, 5.0)], 1.0 + k, index=k, seen=(0.0, 0.0, 20.0, 40.0)), 1.0 + k)])
     assert cr.snapshot(state.crowds, 4.0).people == 2
+    # someone last seen 1 m inside the edge of the view (walking out of it) is not judged by the frames after
+    state, _ = run(state, [(observed([(5.2, 5.0), (19.0, 20.0)], 4.5, index=9, seen=(0.0, 0.0, 20.0, 40.0)), 4.5)])
+    for k in (10, 11, 12):
+        state, _ = run(state, [(observed([(5.2, 5.0)], k - 5.0, index=k, seen=(0.0, 0.0, 20.0, 40.0)), k - 5.0)])
+    assert cr.snapshot(state.crowds, 7.0).people == 3
+    state = state0()
+    state, _ = run(state, [(observed([(5.0, 5.0), (35.0, 35.0)], 1.0), 1.0)])
     # frames without a seen area (no camera model) never take anyone off
     for k in (4, 5, 6):
         state, _ = run(state, [(observed([], 1.0 + k, index=k), 1.0 + k)])
