@@ -160,34 +160,6 @@ def enu_to_pixels(camera: CameraModel, pose: CameraPose, points_enu) -> np.ndarr
     return np.stack([camera.fx_px * cam[:, 0] / z + camera.cx_px, camera.fy_px * cam[:, 1] / z + camera.cy_px], axis=1)
 
 
-def ground_footprint(
-    camera: CameraModel, pose: CameraPose, max_range_m: float = 1000.0, samples_per_edge: int = 4
-) -> tuple[tuple[float, float], ...]:
-    """The ground area the image covers, as (lat_deg, lon_deg) vertices clockwise from the top-left corner.
-
-    Rays that miss the ground (above the horizon) or reach past ``max_range_m`` are cut at that range.
-    """
-    w, h = camera.width_px, camera.height_px
-    edge = np.linspace(0.0, 1.0, samples_per_edge, endpoint=False)
-    border = np.concatenate(
-        [
-            np.stack([edge * w, np.zeros_like(edge)], 1),
-            np.stack([np.full_like(edge, w), edge * h], 1),
-            np.stack([(1 - edge) * w, np.full_like(edge, h)], 1),
-            np.stack([np.zeros_like(edge), (1 - edge) * h], 1),
-        ]
-    )
-    rays = pixel_rays(camera, pose, border)
-    down = -rays[:, 2]
-    horiz = np.hypot(rays[:, 0], rays[:, 1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dist = np.where(down > 1e-9, pose.alt_m * horiz / np.where(down > 1e-9, down, 1.0), np.inf)
-    dist = np.minimum(dist, max_range_m)
-    scale = np.where(horiz > 1e-12, dist / np.where(horiz > 1e-12, horiz, 1.0), 0.0)
-    lat, lon = enu_to_latlon(pose.lat_deg, pose.lon_deg, rays[:, 0] * scale, rays[:, 1] * scale)
-    return tuple((float(a), float(b)) for a, b in zip(lat, lon))
-
-
 def expected_person_height_px(
     camera: CameraModel, pose: CameraPose, person_height_m: float = 1.7, person_width_m: float = 0.5
 ) -> float | None:

@@ -10,7 +10,6 @@ from vision.camera import (
     PoseErrors,
     enu_to_pixels,
     expected_person_height_px,
-    ground_footprint,
     person_size_by_row,
     pixels_to_ground,
     seen_area,
@@ -77,27 +76,19 @@ def test_projection_round_trip():
     assert back == pytest.approx(px, abs=1e-6)
 
 
-def test_footprint_of_nadir_camera_is_a_90_by_50m_rectangle():
-    fp = ground_footprint(CAM, CameraPose(LAT, LON, 50.0, 0.0, -90.0), samples_per_edge=1)
-    e, n = latlon_to_enu(LAT, LON, [p[0] for p in fp], [p[1] for p in fp])
-    half_w, half_h = 50 * math.tan(math.radians(42)), 50 * (540 / CAM.fy_px)
-    assert np.column_stack([e, n]).ravel() == pytest.approx(
-        [-half_w, half_h, half_w, half_h, half_w, -half_h, -half_w, -half_h], abs=0.01
-    )
-
-
-def test_footprint_is_cut_at_max_range_above_the_horizon():
-    fp = ground_footprint(CAM, CameraPose(LAT, LON, 50.0, 0.0, -10.0), max_range_m=300.0, samples_per_edge=1)
-    e, n = latlon_to_enu(LAT, LON, [p[0] for p in fp], [p[1] for p in fp])
-    assert max(np.hypot(e, n)) == pytest.approx(300.0, abs=0.01)
-
-
 def test_seen_area_of_a_nadir_view_is_the_footprint_less_its_margins():
     pose = CameraPose(LAT, LON, 20.0, 0.0, -90.0)
     area = seen_area(CAM, pose, min_person_px=16.0, margin_px=0.0)
     e, n = latlon_to_enu(LAT, LON, [p[0] for p in area], [p[1] for p in area])
-    half_w = 20 * math.tan(math.radians(42))
-    assert min(e) == pytest.approx(-half_w, abs=0.01) and max(e) == pytest.approx(half_w, abs=0.01)
+    half_w, half_h = 20 * math.tan(math.radians(42)), 20 * (540 / CAM.fy_px)  # 36 x 20 m, clockwise from top-left
+    # the top edge: the first row where a person standing there has their head inside the frame
+    sizes = person_size_by_row(CAM, pose)
+    top_row = int(np.flatnonzero(np.arange(1080) + 0.5 - sizes >= 0.0)[0])
+    top = 20 * ((540 - top_row - 0.5) / CAM.fy_px)
+    assert 0.9 * half_h < top < half_h
+    assert np.column_stack([e, n]).ravel() == pytest.approx(
+        [-half_w, top, half_w, top, half_w, -half_h, -half_w, -half_h], abs=0.01
+    )
     inset = seen_area(CAM, pose, min_person_px=16.0, margin_px=96.0)
     e2, _ = latlon_to_enu(LAT, LON, [p[0] for p in inset], [p[1] for p in inset])
     assert max(e2) == pytest.approx(half_w * (960 - 96) / 960, abs=0.01)
