@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from groundstation.shell.web_bridge import DatabaseUsers, StationBridge
+from groundstation.shell.web_bridge import BridgeServer
 from web.errors import Conflict, InvalidInput, NotFound, StationUnavailable, WebError
 from web.port import Acknowledgement, FeedItem, Outcome, ScheduleRequest, User
 from web.server import is_loopback
@@ -312,7 +312,7 @@ def _line(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), default=str).encode() + b"\n"
 
 
-class StationPortService:
+class StationPortService(BridgeServer):
     """The station port of a running station: web_bridge's StationBridge and DatabaseUsers behind a PortEndpoint,
     with the token beside the database (made when missing). `start()` prints nothing; `.url`; `stop()`."""
 
@@ -320,27 +320,8 @@ class StationPortService:
                  mbtiles: str | Path | None = None):
         self.token_file = Path(token_file) if token_file is not None else token_path(config)
         token = load_token(self.token_file, create=True)
-        self.bridge = StationBridge(station, config, mbtiles)
-        self.users = DatabaseUsers(config.station.storage_path)
-        self.endpoint = PortEndpoint(self.bridge, self.users, token, port_number=port_number)
-
-    @property
-    def url(self) -> str:
-        return self.endpoint.url
-
-    def start(self) -> "StationPortService":
-        try:
-            self.endpoint.start()
-        except Exception:
-            self.bridge.close()
-            self.users.close()
-            raise
-        return self
-
-    def stop(self) -> None:
-        self.endpoint.stop()
-        self.bridge.close()
-        self.users.close()
+        super().__init__(station, config, mbtiles)
+        self.server = PortEndpoint(self.bridge, self.users, token, port_number=port_number)
 
 
 # --- the web side -----------------------------------------------------------------------------------------------

@@ -544,32 +544,45 @@ def server_settings(config: StationConfig, port: int | None = None, **overrides:
                           session_hours=w.session_hours, command_timeout_s=w.command_timeout_s, **overrides)
 
 
-class StationWeb:
-    """The web server of a running station and what it holds open; `stop()` never touches the station."""
+class BridgeServer:
+    """A server in front of a running station's StationBridge and DatabaseUsers (the web map here, the station port
+    in remote_port): `start()` closes both when the server cannot start; `stop()` stops the server and closes both,
+    never touching the station. Subclasses set ``server`` (anything with start(), stop() and url)."""
 
-    def __init__(self, station: Any, config: StationConfig, port: int | None = None, *,
-                 mbtiles: str | Path | None = None, **kwargs: Any):
+    server: Any
+
+    def __init__(self, station: Any, config: StationConfig, mbtiles: str | Path | None = None):
         self.bridge = StationBridge(station, config, mbtiles)
         self.users = DatabaseUsers(config.station.storage_path)
-        self.server = WebServer(self.bridge, self.users, server_settings(config, port), **kwargs)
 
     @property
     def url(self) -> str:
         return self.server.url
 
-    def start(self) -> "StationWeb":
+    def start(self):
         try:
             self.server.start()
         except Exception:
-            self.bridge.close()
-            self.users.close()
+            self._close()
             raise
         return self
 
     def stop(self) -> None:
         self.server.stop()
+        self._close()
+
+    def _close(self) -> None:
         self.bridge.close()
         self.users.close()
+
+
+class StationWeb(BridgeServer):
+    """The web server of a running station and what it holds open; `stop()` never touches the station."""
+
+    def __init__(self, station: Any, config: StationConfig, port: int | None = None, *,
+                 mbtiles: str | Path | None = None, **kwargs: Any):
+        super().__init__(station, config, mbtiles)
+        self.server = WebServer(self.bridge, self.users, server_settings(config, port), **kwargs)
 
 
 def _layout(config: StationConfig) -> dict[str, Any]:
