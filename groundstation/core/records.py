@@ -165,7 +165,7 @@ class CommandOutcome:
 
 @dataclass(frozen=True)
 class Record:
-    """A row to store: one of the *Row dataclasses of any concern (shell/storage.py writes each kind)."""
+    """A row to store: one of the *Row dataclasses of any concern (shell/storage/rows.py writes each kind)."""
 
     row: Any
 

@@ -9,7 +9,7 @@ its own upload checks (fence, altitude, distance, battery) run again at every la
 
 Writing while a station runs is safe: the database is in WAL mode, writes wait for the station's writer
 (busy timeout), and the running station notices a changed schedules table on its next tick and reloads it
-(through its storage writer: `load_for_station` runs on the writer's connection). The SQL is in storage.py.
+(through its storage writer: `load_for_station` runs on the writer's connection). The SQL is in storage/admin.py.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Threads and who owns what:
 - link threads (inside telemetry/) only put events into the inbox, and never block doing so;
 - a small worker pool runs the blocking telemetry calls of `SendCommand` actions; each result comes back
   to the inbox as a `CommandFinished` event;
-- the storage writer thread owns the database connection (see storage.py; the patrol schedules are re-read
+- the storage writer thread owns the database connection (see storage/writer.py; the patrol schedules are re-read
   through it on each tick, when the table changed). A command's audit row is
   committed BEFORE the command is sent to the vehicle (write-ahead audit), so the record never misses a
   command that reached a vehicle.

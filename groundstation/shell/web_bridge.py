@@ -438,7 +438,7 @@ def _zone_feature(zone: Any) -> dict[str, Any]:
 
 
 class MbtilesTiles:
-    """Raster map tiles from an MBTiles file (the SQL is storage.py's); one read-only connection, shared."""
+    """Raster map tiles from an MBTiles file (the SQL is storage/mbtiles.py's); one read-only connection, shared."""
 
     MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
 
