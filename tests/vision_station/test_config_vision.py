@@ -91,7 +91,7 @@ def test_frames_keep_the_latest_and_crowds_are_merged():
 
 
 def test_the_inbox_keeps_the_latest_frame_per_stream_and_never_blocks():
-    from groundstation.shell.station import Inbox
+    from groundstation.shell.inbox import Inbox
 
     inbox = Inbox(maxsize=10)
     for i in range(10):
