@@ -260,3 +260,21 @@ def test_an_alerts_blurred_snapshot_appears_with_it_live(site, browser, artifact
     page.wait_for_selector(img)
     page.wait_for_function(f"() => document.querySelector('{img}').naturalWidth === 160")
     assert page.errors == []
+
+
+def test_a_responses_card_counts_people_measured_not_readings(site, browser):
+    server, station = site
+    page = log_in(browser, server.url, "viewer")
+    station.publish("response", {"response_id": "resp-7", "zone_id": "plaza", "zone_name": "Plaza",
+                                 "state": "thermal_sampling", "count": 3, "vehicle_id": "v1"})
+    for shot in (1, 2):  # two thermal frames, the same three people in each; person 2 has a fever hint
+        for person, (temp, fever) in enumerate([(34.9, False), (35.1, False), (38.6, True)]):
+            station.publish("thermal_reading", {"response_id": "resp-7", "shot": shot, "person_id": person,
+                                                "lat_deg": 23.0474, "lon_deg": 112.4654, "status": "measured",
+                                                "temp_c": temp, "uncertainty_c": 2.0, "fever": fever, "reason": ""})
+    card = '#responses li[data-response="resp-7"] .measured'
+    page.wait_for_selector(card)
+    page.wait_for_function(f"() => document.querySelector('{card}').textContent.includes('3')")
+    assert page.inner_text(card) == "measured: 3 · fever hint: 1"
+    assert page.errors == []
+

@@ -671,8 +671,10 @@
   function renderResponses() {
     const list = Object.values(S.responses).filter(r => r.state !== "ended");
     $("responses").replaceChildren(...(list.length ? list.map(r => {
+      // readings come one per person per thermal frame: the card counts people
       const readings = S.readings.filter(x => x.response_id === r.response_id && x.status === "measured");
-      const fevers = readings.filter(x => x.fever);
+      const measured = new Set(readings.map(x => x.person_id)).size;
+      const fevered = new Set(readings.filter(x => x.fever).map(x => x.person_id)).size;
       const bcs = Object.values(S.broadcasts).filter(b => b.response_id === r.response_id);
       const rid = encodeURIComponent(r.response_id);
       const buttons = [];
@@ -684,7 +686,7 @@
       return el("li", {"data-response": r.response_id, "data-state": r.state},
         el("div", null, el("strong", null, r.zone_name || r.zone_id), " – ", t("step"), ": ", el("span", {class: "badge step"}, r.state)),
         el("div", {class: "meta"}, `${t("count")} ${r.count ?? "–"}`, r.vehicle_id ? ` · ${r.vehicle_id}` : ""),
-        readings.length ? el("div", {class: "meta"}, `${t("measured")}: ${readings.length}`, fevers.length ? ` · ${t("fever_hint")}: ${fevers.length}` : "") : null,
+        measured ? el("div", {class: "meta measured"}, `${t("measured")}: ${measured}`, fevered ? ` · ${t("fever_hint")}: ${fevered}` : "") : null,
         ...bcs.map(b => el("div", {class: "meta"}, `${t("broadcast")}: ${b.status} – ${b.text}`)),
         buttons.length ? el("div", {class: "actions"}, ...buttons) : null);
     }) : [el("li", null, t("no_responses"))]));
